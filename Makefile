@@ -1,0 +1,51 @@
+# Two commands for a fresh clone (see README): `make demo` and `make test`.
+# Both build .venv from nothing on first use and are fast no-ops afterwards.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.spikeport-setup
+PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
+LAVA   := lava-nc==0.10.0
+NORSE  := norse==1.1.0
+
+.PHONY: setup demo test check lint format typecheck bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/lava.txt Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=24" "setuptools>=68"
+	$(PIP) install -c requirements/constraints.txt -r requirements/lava.txt -e ".[test]"
+	@# lava-nc's metadata says Python <3.11 and numpy <2: pip cannot waive that for one requirement,
+	@# so it is installed on its own; spikeport.deploy.lava_compat makes it import on 3.11.
+	$(PIP) install --no-deps --ignore-requires-python $(LAVA)
+	@# norse declares torchvision, whose PyPI wheel does not import beside the CPU torch; norse never needs it.
+	$(PIP) install --no-deps $(NORSE)
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/spikeport demo
+
+test: setup check
+	$(BIN)/python -m pytest
+
+check: lint typecheck
+
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# The type checker reads a regular (non-editable) install: mypy cannot follow setuptools' editable finder.
+typecheck: setup
+	@rm -rf .typecheck && $(PIP) install --no-deps --no-build-isolation --target .typecheck .
+	MYPYPATH=.typecheck $(BIN)/mypy -p spikeport.emulator -p spikeport.quantize -p spikeport.deploy
+
+bench: setup
+	$(BIN)/python benchmarks/emulator_vs_lava.py
+
+clean:
+	rm -rf $(VENV) .typecheck build dist *.egg-info

@@ -1,0 +1,1 @@
+"""spikeport.quantize: float NIR + semantics -> the emulator's integer network."""
