@@ -270,9 +270,9 @@ class Network:
         cdup = sorted({n for n in cnames if cnames.count(n) > 1})
         if cdup:
             raise field_error("Network", "connections", "names must be unique", cdup)
-        for g in self.inputs:
-            if not isinstance(g, InputGroup):
-                raise field_error("Network", "inputs", "must hold InputGroup records", type(g).__name__)
+        for i in self.inputs:
+            if not isinstance(i, InputGroup):
+                raise field_error("Network", "inputs", "must hold InputGroup records", type(i).__name__)
         for g in self.groups:
             if not isinstance(g, LIFGroup | SigmaDeltaGroup):
                 raise field_error("Network", "groups", "must hold neuron group records", type(g).__name__)
