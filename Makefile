@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.spikeport-setup
 PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
 LAVA   := lava-nc==0.10.0
 NORSE  := norse==1.1.0
+XCHECK := neurobench==2.3.0 sanafe==2.2.9
 
 .PHONY: setup demo test check lint format typecheck bench clean
 
@@ -21,6 +22,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/lava.txt Make
 	$(PIP) install --no-deps --ignore-requires-python $(LAVA)
 	@# norse declares torchvision, whose PyPI wheel does not import beside the CPU torch; norse never needs it.
 	$(PIP) install --no-deps $(NORSE)
+	@# Cross-checks for the energy model (tests): NeuroBench's SynapticOperations and SANA-FE's Loihi 1 model.
+	@# neurobench declares tonic/torchaudio, which its metrics never import; sanafe has no dependencies.
+	$(PIP) install --no-deps $(XCHECK)
 	@touch $(STAMP)
 
 demo: setup

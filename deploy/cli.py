@@ -19,6 +19,11 @@ from spikeport.emulator.errors import SpikeportError
 COMMAND_MODULES: tuple[str, ...] = (
     "spikeport.deploy.cmd_doctor",
     "spikeport.deploy.cmd_demo",
+    "spikeport.deploy.cmd_quantize",
+    "spikeport.deploy.cmd_compare",
+    "spikeport.deploy.cmd_inspect",
+    "spikeport.deploy.cmd_energy",
+    "spikeport.deploy.cmd_run",
 )
 
 

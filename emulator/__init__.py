@@ -11,3 +11,9 @@ from .network import LIFGroup as LIFGroup
 from .network import Network as Network
 from .network import SigmaDeltaGroup as SigmaDeltaGroup
 from .network import TernaryLIFGroup as TernaryLIFGroup
+from .counters import Counters as Counters
+from .engine import ENGINES as ENGINES
+from .engine import register_engine as register_engine
+from .engine import run as run
+from .io import load_network as load_network
+from .io import save_network as save_network

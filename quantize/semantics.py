@@ -11,18 +11,42 @@ Discretization (``integration="euler"``, input held over the step), per step ``t
     CubaLIF: I[t] = I[t-1] + dt/tau_syn * (-I[t-1] + w_in * x[t]);  v as LIF with x = I[t]
     IF:      v[t] = v[t-1] + r * x[t]   (every framework's IF; REFERENCE §2)
 
+``synaptic_input="jump"`` adds the input to the current undamped (Norse's and Lava's synapse):
+``I[t] = (1 - dt/tau_syn) * I[t-1] + w_in * x[t]``.
+
 ``integration="exp"`` uses ``exp(-dt/tau)`` for the decay factor instead of ``1 - dt/tau``.
+
+``arithmetic`` fixes the float evaluation order (the results are the same real numbers; the order
+decides the last bit, and so whether a neuron sitting on its threshold spikes). ``"decay"``
+(snnTorch): ``v = a*v + g*x_1 + g*x_2 + ... + c`` with ``a = 1 - dt/tau``, ``g = dt/tau * r``,
+``c = dt/tau * v_leak`` computed in float64 and rounded once to the run's dtype; ``"increment"``
+(Norse): ``v = v + k*((v_leak - v) + r*x)`` with ``k = dt * (1/tau)`` computed in the run's dtype.
+Several edges into one node are added one at a time, feed-forward edges first, in edge order.
 A spike is emitted when ``v > v_threshold`` (``threshold=">"``) or ``>=``; then ``v <- v_reset``
 (``reset="zero"``: reset to the node's v_reset), ``v <- v - v_threshold`` (``"subtract"``) or nothing
 (``"none"``). ``reset_timing="next_step"`` applies the reset of a spike at step t at the start of step
-t+1 (snnTorch's ``reset_delay=True``); ``"same_step"`` applies it at once. ``multi_spike`` lets a neuron
+t+1 before integrating (snnTorch ``Leaky``'s ``reset_delay=True``); ``"next_step_hold"`` sets
+``v[t+1] = v_reset`` after integrating, discarding step t+1's input (snnTorch ``RLeaky``, ``Synaptic``
+and ``RSynaptic`` with ``reset_mechanism="zero"``; with ``"subtract"`` it equals ``"next_step"``);
+``"same_step"`` applies it at once. ``"same_step_lagged"`` is snnTorch's ``reset_delay=False``: the
+spike at step t is tested on ``v - q*v_threshold`` where ``q = 1`` if ``v[t-1]`` (after its reset)
+was still above threshold, and ``v[t] = v - s*v_threshold`` as with ``"same_step"`` (subtract reset; a
+zero reset behaves as ``"same_step"``). So a potential left above threshold by a subtraction fires on
+the next step only if it exceeds twice the threshold. ``multi_spike`` lets a neuron
 emit ``floor(v / v_threshold)`` spikes per step (Sinabs). ``recurrent_delay`` is the number of steps
-a recurrent (cycle-closing) edge delays its signal.
+a recurrent (cycle-closing) edge delays its signal; the delay sits on the spikes leaving the neuron:
+before step 0 the network is at rest, so during the first steps a loop delivers the response of its
+stateless nodes to silence (an Affine's bias, as snnTorch's ``RLeaky`` computes ``recurrent(0)``).
+``per_node`` overrides fields for single nodes (``{"lif1": {"reset_timing": "next_step_hold"}}``);
+:meth:`Semantics.for_node` applies them.
+Spikes leave a node as ``spike_amplitude`` times the spike count. ``initial_v`` is the membrane
+potential at t = 0: ``"zero"``, or ``"leak"`` (``v_leak``, Norse's initial state); currents start at 0.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,13 +54,19 @@ from spikeport.emulator.errors import UnsupportedError, field_error
 
 Integration = Literal["euler", "exp"]
 Reset = Literal["zero", "subtract", "none"]
-ResetTiming = Literal["same_step", "next_step"]
+ResetTiming = Literal["same_step", "next_step", "next_step_hold", "same_step_lagged"]
+SynapticInput = Literal["euler", "jump"]
+Arithmetic = Literal["decay", "increment"]
+InitialV = Literal["zero", "leak"]
 ThresholdRule = Literal[">", ">="]
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "integration": ("euler", "exp"),
     "reset": ("zero", "subtract", "none"),
-    "reset_timing": ("same_step", "next_step"),
+    "reset_timing": ("same_step", "next_step", "next_step_hold", "same_step_lagged"),
+    "synaptic_input": ("euler", "jump"),
+    "arithmetic": ("decay", "increment"),
+    "initial_v": ("zero", "leak"),
     "threshold": (">", ">="),
 }
 
@@ -54,6 +84,10 @@ class Semantics:
     multi_spike: bool = False
     spike_amplitude: float = 1.0
     recurrent_delay: int = 1
+    synaptic_input: SynapticInput = "euler"
+    arithmetic: Arithmetic = "decay"
+    initial_v: InitialV = "zero"
+    per_node: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         obj = f"Semantics({self.convention!r})"
@@ -64,9 +98,28 @@ class Semantics:
                 raise field_error(obj, name, f"must be one of {allowed}", getattr(self, name))
         if not isinstance(self.recurrent_delay, int) or self.recurrent_delay < 1:
             raise field_error(obj, "recurrent_delay", "must be an integer >= 1", self.recurrent_delay)
+        if not isinstance(self.per_node, Mapping):
+            raise field_error(obj, "per_node", "must map node names to field overrides", self.per_node)
+        for node, fields in self.per_node.items():
+            bad = sorted(set(fields) - set(_CHOICES) - {"multi_spike", "spike_amplitude"})
+            if bad:
+                raise field_error(obj, f"per_node[{node!r}]", "cannot override these fields", bad)
+            dataclasses.replace(self, per_node={}, **fields)  # validates the values
+
+    def __hash__(self) -> int:  # per_node is a dict: hash the canonical JSON form instead
+        import json
+
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
+
+    def for_node(self, name: str) -> Semantics:
+        """This Semantics with the ``per_node`` overrides of node ``name`` applied."""
+        fields = self.per_node.get(name)
+        return dataclasses.replace(self, **fields) if fields else self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["per_node"] = {k: dict(v) for k, v in self.per_node.items()}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Semantics:
@@ -86,14 +139,35 @@ CONVENTIONS: dict[str, Semantics] = {
     # snnTorch: dt hard-coded 1e-4 in its NIR export (r = tau/dt), beta = 1 - dt/tau, subtract reset
     # applied on the next step (reset_delay=True), spike when mem - threshold > 0.
     "snntorch": Semantics(
-        convention="snntorch", dt=1e-4, reset="subtract", reset_timing="next_step", threshold=">"
+        convention="snntorch",
+        dt=1e-4,
+        reset="subtract",
+        reset_timing="next_step",
+        threshold=">",
+        arithmetic="decay",
     ),
-    # Norse: r = 1, dt = 1e-3, reset to v_reset in the same step, spike when v - v_th > 0.
-    "norse": Semantics(convention="norse", dt=1e-3, reset="zero", reset_timing="same_step"),
+    # Norse: r = 1, dt = 1e-3, reset to v_reset in the same step, spike when v - v_th > 0; the
+    # synaptic current jumps by the input (LIFCell), float order v + dt*tau_inv*((v_leak - v) + i).
+    "norse": Semantics(
+        convention="norse",
+        dt=1e-3,
+        reset="zero",
+        reset_timing="same_step",
+        synaptic_input="jump",
+        arithmetic="increment",
+        initial_v="leak",
+    ),
     # Sinabs: tau in steps (dt = 1), subtract reset, v >= theta, several spikes per step.
     "sinabs": Semantics(convention="sinabs", dt=1.0, reset="subtract", threshold=">=", multi_spike=True),
-    # Lava LIF: dt = 1, zero reset in the same step, v > vth.
-    "lava": Semantics(convention="lava", dt=1.0, reset="zero", reset_timing="same_step", threshold=">"),
+    # Lava LIF: dt = 1, zero reset in the same step, v > vth; u[t] = (1 - du) u[t-1] + a_in (jump).
+    "lava": Semantics(
+        convention="lava",
+        dt=1.0,
+        reset="zero",
+        reset_timing="same_step",
+        threshold=">",
+        synaptic_input="jump",
+    ),
 }
 
 

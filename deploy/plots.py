@@ -1,0 +1,74 @@
+"""Plots for reports: spike rasters and membrane traces (float reference vs fixed point), as PNG files.
+
+matplotlib runs on the non-interactive Agg backend; every function writes one file and returns its path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def raster_png(path: str | Path, rasters: Mapping[str, np.ndarray], *, title: str = "") -> Path:
+    """One row of panels per entry of ``rasters`` (name -> (T, n) spikes of one sample); dots at spikes."""
+    plt = _pyplot()
+    names = list(rasters)
+    fig, axes = plt.subplots(len(names), 1, figsize=(8, 1.6 + 1.5 * len(names)), sharex=True, squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        s = np.asarray(rasters[name])
+        t, i = np.nonzero(s)
+        ax.scatter(t + 1, i, s=3, c=np.where(s[t, i] > 0, "k", "tab:red"), marker="|", linewidths=0.8)
+        ax.set_ylabel(f"{name}\nneuron")
+        ax.set_ylim(-0.5, s.shape[1] - 0.5)
+        ax.set_title(f"{name}: {int(np.abs(s).sum())} spikes, {s.shape[1]} neurons", fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("time step")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def traces_png(
+    path: str | Path,
+    traces: Mapping[str, np.ndarray],
+    *,
+    neurons: Sequence[int],
+    threshold: float | None = None,
+    title: str = "",
+    ylabel: str = "membrane potential (float units)",
+) -> Path:
+    """Overlay several traces (label -> (T, n) of one sample) for each neuron index in ``neurons``."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(neurons), 1, figsize=(8, 1.2 + 1.6 * len(neurons)), sharex=True, squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for ax, j in zip(axes[:, 0], neurons):
+        for k, (label, tr) in enumerate(traces.items()):
+            y = np.asarray(tr)[:, j]
+            ax.plot(np.arange(1, y.size + 1), y, styles[k % len(styles)], lw=1.1, label=label)
+        if threshold is not None:
+            ax.axhline(threshold, color="grey", lw=0.6, ls=":")
+        ax.set_title(f"neuron {j}", fontsize=9, loc="left")
+    axes[0, 0].legend(fontsize=8, loc="upper right")
+    axes[-1, 0].set_xlabel("time step")
+    axes[len(neurons) // 2, 0].set_ylabel(ylabel)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,101 @@
+"""Train a small spiking MLP on MNIST, quantize it (8-bit fixed point and power-of-two shifts) and
+compare accuracies: float reference run vs the integer emulator.
+
+Data: the official MNIST test set (10,000 images), split here into 8,000 for training and 2,000 for
+testing. By default it is read from ``../shared/data/mnist/`` (relative to the repository);
+``--data DIR`` points elsewhere.
+
+    python examples/04_mnist_quantize.py [--data DIR] [--epochs 3] [--steps 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from spikeport.deploy.export import export_nir
+from spikeport.deploy.reference import run_nir
+from spikeport.emulator.engine import run
+from spikeport.quantize import encode_inputs, quantize
+from spikeport.quantize import torch_nn as snn
+from spikeport.quantize.semantics import semantics
+from torch import nn
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
+FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def load_mnist(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 784) in [0, 1] and labels (N,) from the IDX files in ``folder``."""
+    paths = [folder / f for f in FILES]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        sys.exit(
+            "MNIST not found: " + ", ".join(missing) + "\nPass --data DIR with the official MNIST test "
+            "set files " + " and ".join(FILES) + " (http://yann.lecun.com/exdb/mnist/)."
+        )
+    with gzip.open(paths[0]) as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+    with gzip.open(paths[1]) as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    return images.astype(np.float32) / 255.0, labels.astype(np.int64)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the MNIST test set files")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=8, help="time steps per image (constant graded input)")
+    ap.add_argument("--hidden", type=int, default=128)
+    args = ap.parse_args(argv)
+    x, y = load_mnist(args.data)
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(y))
+    tr, te = idx[:8000], idx[8000:]
+    T = args.steps
+
+    def seq(a: np.ndarray) -> np.ndarray:
+        return np.repeat(a[:, None, :], T, axis=1)
+
+    torch.manual_seed(0)
+    sem = semantics("snntorch")
+    model = snn.SNN(
+        nn.Linear(784, args.hidden), snn.LIF(args.hidden, beta=0.9),
+        nn.Linear(args.hidden, 10), snn.LIF(10, beta=0.9), semantics=sem,
+    )  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), 2e-3)
+    t0 = time.time()
+    for ep in range(args.epochs):
+        perm = rng.permutation(tr)
+        for i in range(0, len(perm), 128):
+            b = perm[i : i + 128]
+            out = model(torch.tensor(seq(x[b]))).sum(1)
+            loss = nn.functional.cross_entropy(out * 2, torch.tensor(y[b]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print(f"epoch {ep + 1}: loss {loss.item():.3f} ({time.time() - t0:.0f} s)")
+    graph = export_nir(model, input_shape=(784,))
+    x_te = seq(x[te])
+    ref = run_nir(graph, x_te, sem, record=("spikes",))
+    acc = {"float": float(np.mean(ref["3/spikes"].sum(1).argmax(1) == y[te]))}
+    for mode in ("fixed", "shift"):
+        net, rep = quantize(graph, sem, mode=mode, calibration=seq(x[tr[:500]]))
+        lag = net.metadata["groups"]["3"]["lag"]
+        res = run(net, encode_inputs(net, x_te, pad=lag))
+        acc[mode] = float(np.mean(res["3/spikes"][:, lag : lag + T].sum(1).argmax(1) == y[te]))
+        print(rep.summary())
+    print(
+        f"MNIST test split ({len(te)} images, {T} steps): float {acc['float']:.2%}  "
+        f"8-bit fixed {acc['fixed']:.2%}  power-of-two {acc['shift']:.2%}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""``spikeport run``: files in, one .npz out, a one-line summary, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from spikeport.deploy import cli
+from spikeport.emulator.io import save_network
+from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network
+
+T = 6
+
+
+def _net() -> Network:
+    """x -> g (w=10, du=dv=4095, vth=5): g fires one step after each input spike (u = 640 > 320)."""
+    g = LIFGroup(name="g", n=2, du=4095, dv=4095, vth=5, bias_mant=0, bias_exp=0, u0=0, v0=0)
+    c = Connection(name="c", source="x", target="g", weights=[[10, 0], [0, 10]])
+    return Network(inputs=[InputGroup(name="x", n=2)], groups=[g], connections=[c])
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    x = np.zeros((2, T, 2), np.int64)
+    x[0, 1, 0] = x[0, 3, 1] = x[1, 0, 0] = 1
+    paths = {"net": tmp_path / "net.h5", "x": tmp_path / "x.npy", "out": tmp_path / "out.npz"}
+    save_network(paths["net"], _net())
+    np.save(paths["x"], x)
+    return paths
+
+
+def _expected_spikes() -> np.ndarray:
+    s = np.zeros((2, T, 2), np.int64)
+    s[0, 2, 0] = s[0, 4, 1] = s[1, 1, 0] = 1
+    return s
+
+
+def test_run_writes_one_array_per_group_and_variable(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "run",
+        str(files["net"]),
+        "--input",
+        str(files["x"]),
+        "-o",
+        str(files["out"]),
+        "--record",
+        "spikes,u,v",
+    ]
+    assert cli.main(argv) == 0
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and "spikes: g 3" in line and "B=2 T=6" in line
+    with np.load(files["out"]) as z:
+        assert sorted(z.files) == ["__metadata__", "g/spikes", "g/u", "g/v"]
+        np.testing.assert_array_equal(z["g/spikes"], _expected_spikes())
+        np.testing.assert_array_equal(z["g/u"], np.roll(np.load(files["x"]), 1, axis=1) * 640)
+        assert json.loads(str(z["__metadata__"]))["backend"] == "emulator"
+
+
+@pytest.mark.lava
+def test_lava_backend_writes_the_same_arrays(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", str(files["net"]), "--input", str(files["x"]), "-o", str(files["out"])]
+    assert cli.main([*argv, "--backend", "lava", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["backend"] == "lava" and summary["spikes"] == {"g": 3}
+    with np.load(files["out"]) as z:
+        np.testing.assert_array_equal(z["g/spikes"], _expected_spikes())
+
+
+def test_float_mode_and_npz_inputs(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np.savez(tmp_path / "x.npz", x=np.load(files["x"]))
+    argv = ["run", str(files["net"]), "--input", str(tmp_path / "x.npz"), "-o", str(files["out"]), "--float"]
+    assert cli.main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["spikes"] == {"g": 3}
+    with np.load(files["out"]) as z:
+        np.testing.assert_array_equal(z["g/spikes"], _expected_spikes())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"net": "missing.h5"}, "NET: no such file"),
+        ({"x": "missing.npy"}, "--input: no such file"),
+        ({"shape": (T, 3)}, "must have shape (T, 2) or (B, T, 2)"),
+        ({"extra": ["--backend", "lava", "--float"]}, "--float: Lava runs fixed point only"),
+        ({"extra": ["--record", "sigma"]}, "unknown variable"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict, message: str
+) -> None:
+    net = str(tmp_path / change["net"]) if "net" in change else str(files["net"])
+    x = str(tmp_path / change["x"]) if "x" in change else str(files["x"])
+    if "shape" in change:
+        np.save(files["x"], np.zeros(change["shape"], np.int64))
+    argv = ["run", net, "--input", x, "-o", str(files["out"]), *change.get("extra", [])]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("spikeport run: error:") and message in err, err
+    assert len(err.splitlines()) == 1
+    assert not files["out"].exists()
+
+
+def test_nir_path_without_the_reference_module_is_unsupported(
+    files: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from spikeport.deploy import cmd_run
+
+    model = tmp_path / "m.nir"
+    model.write_bytes(b"")
+    monkeypatch.setattr(cmd_run.importlib.util, "find_spec", lambda name: None)
+    assert cli.main(["run", str(model), "--input", str(files["x"]), "-o", str(files["out"])]) == 2
+    assert "needs spikeport.deploy.reference" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_command(files: dict[str, Path]) -> None:
+    argv = ["run", str(files["net"]), "--input", str(files["x"]), "-o", str(files["out"]), "--record", "v"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "spikeport.deploy", *argv], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("spikeport run: emulator") and "spikes: none recorded" in proc.stdout
+    with np.load(files["out"]) as z:
+        assert z["g/v"].shape == (2, T, 2)
+
+
+def test_nir_model_runs_the_float_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Input -> Affine(2 I) -> IF(theta 1): v = 2 > 1 at the input's own step (no Dense delay), then 0."""
+    import nir
+    from spikeport.deploy.nir_io import write_nir
+
+    affine = nir.Affine(weight=2 * np.eye(2, dtype=np.float32), bias=np.zeros(2, np.float32))
+    neuron = nir.IF(r=np.ones(2, np.float32), v_threshold=np.ones(2, np.float32))
+    write_nir(tmp_path / "m.nir", nir.NIRGraph.from_list(affine, neuron))
+    x = np.zeros((1, 5, 2))
+    x[0, 1, 0] = 1
+    np.save(tmp_path / "x.npy", x)
+    argv = ["run", str(tmp_path / "m.nir"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "o.npz")]
+    assert cli.main([*argv, "--record", "spikes,v", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["backend"] == "reference"
+    with np.load(tmp_path / "o.npz") as z:
+        (key,) = [k for k in z.files if k.endswith("/spikes")]
+        np.testing.assert_array_equal(z[key][0], [[0, 0], [1, 0], [0, 0], [0, 0], [0, 0]])
