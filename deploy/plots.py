@@ -48,12 +48,16 @@ def traces_png(
     *,
     neurons: Sequence[int],
     threshold: float | None = None,
+    spikes: np.ndarray | None = None,
     title: str = "",
     ylabel: str = "membrane potential (float units)",
 ) -> Path:
-    """Overlay several traces (label -> (T, n) of one sample) for each neuron index in ``neurons``."""
+    """Overlay several traces (label -> (T, n) of one sample) for each neuron index in ``neurons``;
+    ``spikes`` (T, n) marks spike steps (the traces show v after the reset)."""
     plt = _pyplot()
-    fig, axes = plt.subplots(len(neurons), 1, figsize=(8, 1.2 + 1.6 * len(neurons)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(neurons), 1, figsize=(8, 1.2 + 1.6 * len(neurons)), sharex=True, squeeze=False
+    )
     styles = ["-", "--", ":", "-."]
     for ax, j in zip(axes[:, 0], neurons):
         for k, (label, tr) in enumerate(traces.items()):
@@ -61,6 +65,10 @@ def traces_png(
             ax.plot(np.arange(1, y.size + 1), y, styles[k % len(styles)], lw=1.1, label=label)
         if threshold is not None:
             ax.axhline(threshold, color="grey", lw=0.6, ls=":")
+        if spikes is not None:
+            t = np.flatnonzero(np.asarray(spikes)[:, j])
+            top = threshold if threshold is not None else 1.0
+            ax.plot(t + 1, np.full(t.size, top), "v", color="tab:red", ms=5, label="spike")
         ax.set_title(f"neuron {j}", fontsize=9, loc="left")
     axes[0, 0].legend(fontsize=8, loc="upper right")
     axes[-1, 0].set_xlabel("time step")

@@ -7,8 +7,14 @@ bands on which the rounded decay is affine; proven equal to step-by-step roundin
 ``tests/test_event_engine.py``). After each update the engine either keeps the neuron *active*
 (``u != 0``: its current still decays, so it is stepped every step) or predicts its next bias-driven
 spike with ``ff`` and pushes it on a heap (or nothing, if it settles below threshold); it is touched
-again when that spike is due or when input arrives. Synaptic work is per emitted spike (CSR rows of
-nonzero weights). Cost per step: O(active neurons + spikes x fan-out + due heap entries x log N).
+again when that spike is due or when input arrives. "Active" precisely: the next ``u`` without input,
+``decay(u, du + 1)``, is nonzero (so with du = 4095 a neuron is dormant right after its input step).
+Synaptic work is per emitted spike (CSR rows of nonzero weights; ``weight_exp >= 0`` adds straight
+into the ring, ``weight_exp < 0`` through per-step scratch sums so the floor shift matches Lava).
+Cost per step: O(active neurons + spikes x fan-out + due heap entries x log N); each touched neuron
+is a random memory access, so the engine pays off below roughly 1% activity (see
+``benchmarks/event_scaling.py``). Pending activations in a returned state equal the dense engine's
+modulo 2**32 (only their int32 wrap reaches a neuron).
 
 Recording and laziness: recording ``spikes`` only is fully lazy. Recording ``u``, ``v`` or ``a_in`` of a
 group needs its values at every step, so that group's neurons are kept active (stepped every step,
@@ -20,16 +26,17 @@ and returning one (:class:`~.engine_dense.DenseState`), so the two engines can h
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from . import bits, kernels
+from . import event_engine_loop as L
 from .counters import CounterAccumulator
 from .engine_dense import DenseState
 from .errors import UnsupportedError, ValidationError
-from . import event_engine_loop as L
 from .event_engine_loop import BINARY, GRADED_PRODUCT, GRADED_SUM, run_sample
 from .network import Connection, LIFGroup, Network, TernaryLIFGroup
 from .result import RunResult
@@ -73,7 +80,7 @@ def _group_rows(g: Any, always: bool) -> np.ndarray:
     return build(g, always)
 
 
-def _synapses(c: Connection, src0: int, tgt0: int, base: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _synapses(c: Connection, src0: int, tgt0: int, base: int) -> tuple[np.ndarray, np.ndarray]:
     """Synapse entries (source id, then the columns of :data:`.event_engine_loop.E_COLUMNS`) and the
     scratch cells (``MODE, WEXP, DELAY, TARGET``) of the connection.
 
@@ -108,7 +115,13 @@ def _synapses(c: Connection, src0: int, tgt0: int, base: int) -> tuple[np.ndarra
     entries[:, 1 + L.E_W] = w[tgt, src]
     k = values.size * n_t
     cells = np.stack(
-        [np.full(k, mode), np.full(k, e), np.repeat(values, n_t), np.tile(np.arange(n_t) + tgt0, values.size)], axis=1
+        [
+            np.full(k, mode),
+            np.full(k, e),
+            np.repeat(values, n_t),
+            np.tile(np.arange(n_t) + tgt0, values.size),
+        ],
+        axis=1,
     ).astype(np.int64)  # columns MODE, WEXP, DELAY, TARGET
     return entries, cells
 
@@ -126,8 +139,8 @@ class _Plan:
             self.offset[g.name] = n
             n += int(g.n)
         self.n = n
-        for g in net.inputs:
-            self.offset[g.name] = n + sum(int(h.n) for h in net.inputs[: net.inputs.index(g)])
+        for k, ig in enumerate(net.inputs):
+            self.offset[ig.name] = n + sum(int(h.n) for h in net.inputs[:k])
         self.rows = np.concatenate(rows)
         self.rows[:, L.SPK] = _columns(net, self, record, False)
         self.rows[:, L.REC] = _columns(net, self, record, True)
@@ -138,14 +151,28 @@ class _Plan:
             cells.append(cell)
             base += cell.shape[0]
         n_src = n + sum(int(g.n) for g in net.inputs)
-        ent = np.concatenate(syn + [np.zeros((0, 1 + len(L.E_COLUMNS)), np.int64)])
+        ent = np.concatenate([*syn, np.zeros((0, 1 + len(L.E_COLUMNS)), np.int64)])
         ent = ent[np.argsort(ent[:, 0], kind="stable")]
-        self.src_ptr = np.concatenate([[0], np.cumsum(np.bincount(ent[:, 0], minlength=n_src))]).astype(np.int64)
+        self.src_ptr = np.concatenate([[0], np.cumsum(np.bincount(ent[:, 0], minlength=n_src))]).astype(
+            np.int64
+        )
         self.syn = np.ascontiguousarray(ent[:, 1:])
         self.scr = np.zeros((base, 6), np.int64)
         if base:
             self.scr[:, L.MODE :] = np.concatenate(cells)
         self.ring_size = max((c.max_delay for c in net.connections), default=0) + 2
+
+
+_PLANS: weakref.WeakKeyDictionary[Network, dict[Any, _Plan]] = weakref.WeakKeyDictionary()
+
+
+def _plan(net: Network, record: Mapping[str, tuple[str, ...]]) -> _Plan:
+    """The plan of ``net`` for ``record``, built once per network object (records are immutable)."""
+    key = tuple(sorted((k, tuple(v)) for k, v in record.items()))
+    per_net = _PLANS.setdefault(net, {})
+    if key not in per_net:
+        per_net[key] = _Plan(net, record)
+    return per_net[key]
 
 
 def _columns(net: Network, plan: _Plan, record: Mapping[str, tuple[str, ...]], dense: bool) -> np.ndarray:
@@ -212,10 +239,10 @@ def _counters(net: Network, plan: _Plan, inputs: Mapping[str, np.ndarray], nrn: 
     senders = {g.name: int(g.n) for g in (*net.inputs, *net.groups)}
     acc = CounterAccumulator(batch, senders, [g.name for g in net.groups], False)
     acc.steps = steps
-    for g in net.inputs:
-        x = inputs[g.name]
-        acc.spikes[g.name] += np.count_nonzero(x, axis=1)
-        acc.payload[g.name] += np.abs(x).sum(axis=1)
+    for ig in net.inputs:
+        x = inputs[ig.name]
+        acc.spikes[ig.name] += np.count_nonzero(x, axis=1)
+        acc.payload[ig.name] += np.abs(x).sum(axis=1)
     for g in net.groups:
         sl = slice(plan.offset[g.name], plan.offset[g.name] + int(g.n))
         acc.spikes[g.name] += nrn[:, sl, L.CNT_SPK]
@@ -241,7 +268,7 @@ def run_event(
             "event engine: supports mode='fixed' with overflow='wrap' only "
             f"(got mode={mode!r}, overflow={overflow!r})"
         )
-    plan = _Plan(net, record)
+    plan = _plan(net, record)
     first = next(iter(inputs.values()))
     batch, steps = int(first.shape[0]), int(first.shape[1])
     x = np.concatenate([np.asarray(inputs[g.name], np.int64) for g in net.inputs], axis=2)

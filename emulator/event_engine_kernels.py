@@ -20,12 +20,40 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 _LIM = 1 << 23
 _VMAX = _LIM - 1
 _HALF32 = 1 << 31
 _MASK32 = (1 << 32) - 1
 _BIG = 1 << 62
+
+
+@intrinsic
+def prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
+    """``prefetch(a, i)`` / ``prefetch(a, (i, j, ...))``: hint the CPU to load that element into cache
+    (LLVM ``llvm.prefetch``: read, high locality); no effect on values. Issued for many independent
+    addresses before they are used, it overlaps their memory latencies."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        aryty, idxty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        if isinstance(idxty, types.BaseTuple):
+            inds = cgutils.unpack_tuple(builder, args[1], len(idxty))
+        else:
+            inds = [args[1]]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, inds, wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @numba.njit(cache=True, inline="always")
@@ -101,7 +129,7 @@ def ff(
             j = min(m, rem - k) - 1
             v += j * step
             k += j
-        u_, nv, s = lif_step(0, v, 0, 0, dv, bias, th, tl, ternary, sub)
+        _, nv, s = lif_step(0, v, 0, 0, dv, bias, th, tl, ternary, sub)
         k += 1
         if s != 0:
             return k, nv, s

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .event_engine_kernels import decay, ff, heap_pop, heap_push, lif_step, wrap32
+from .event_engine_kernels import decay, ff, heap_pop, heap_push, lif_step, prefetch, wrap32
 
 BINARY, GRADED_SUM, GRADED_PRODUCT = 0, 1, 2
 
@@ -49,9 +49,8 @@ def _emit(t, src, pay, src_ptr, syn, scr, dirty, n_dirty, ring, due_list, due_cn
     """Send ``pay`` from source ``src`` at step ``t`` through its synapses."""
     lo, hi = src_ptr[src], src_ptr[src + 1]
     r = ring.shape[0]
-    touch = 0
-    for e in range(lo, hi):  # independent loads first; the memory system overlaps them
-        touch += ring[(t + 1 + syn[e, E_DELAY]) % r, syn[e, E_TARGET], 1]
+    for e in range(lo, hi):  # prefetch first; the memory system overlaps the misses
+        prefetch(ring, ((t + 1 + syn[e, E_DELAY]) % r, syn[e, E_TARGET], 0))
     for e in range(lo, hi):
         mode = syn[e, E_MODE]
         if mode == BINARY:
@@ -69,7 +68,7 @@ def _emit(t, src, pay, src_ptr, syn, scr, dirty, n_dirty, ring, due_list, due_cn
             scr[q, DIRTY] = 1
             dirty[n_dirty] = q
             n_dirty += 1
-    return n_dirty + (1 if touch == -(1 << 62) else 0)
+    return n_dirty
 
 
 @numba.njit(cache=True)
@@ -91,7 +90,9 @@ def _flush(t, n_dirty, dirty, scr, ring, due_list, due_cnt):  # type: ignore[no-
 def _ff(row, rem):  # type: ignore[no-untyped-def]
     """Fast-forward a dormant row by ``rem`` steps (its u is 0 after its first lazy step)."""
     f = row[FLAGS]
-    out = ff(row[V], row[BIAS], row[DUDV] >> 16, row[TH], row[TL], (f & TERNARY) != 0, (f & SUBTRACT) != 0, rem)
+    out = ff(
+        row[V], row[BIAS], row[DUDV] >> 16, row[TH], row[TL], (f & TERNARY) != 0, (f & SUBTRACT) != 0, rem
+    )
     return out
 
 
@@ -131,7 +132,7 @@ def _collect(t, slot, act, n_act, due_list, due_cnt, ht, hn, hv, hsize, nrn, tod
 
 
 @numba.njit(cache=True)
-def run_sample(t0, x, nrn, ring, src_ptr, syn, scr, out_spk, out_u, out_v, out_a):  # type: ignore[no-untyped-def]  # noqa: PLR0912, PLR0915
+def run_sample(t0, x, nrn, ring, src_ptr, syn, scr, out_spk, out_u, out_v, out_a):  # type: ignore[no-untyped-def]
     """Run ``x.shape[0]`` steps after step ``t0``; ``nrn`` and ``ring`` are updated in place.
 
     ``nrn`` (N, 16): see the column names above (``LAST``, ``VER``, ``MARK`` are overwritten).
@@ -166,13 +167,14 @@ def run_sample(t0, x, nrn, ring, src_ptr, syn, scr, out_spk, out_u, out_v, out_a
     dirty = np.empty(scr.shape[0], np.int64)
     updates = 0
     ffs = 0
-    touch = 0
     for i in range(steps):
         t = t0 + i + 1
         slot = t % r
         n_todo, hsize = _collect(t, slot, act, n_act, due_list, due_cnt, ht, hn, hv, hsize, nrn, todo)
-        for a in range(n_todo):  # independent loads first
-            touch += nrn[todo[a], U] + ring[slot, todo[a], 1]
+        for a in range(n_todo):  # prefetch first
+            prefetch(nrn, (todo[a], 0))
+            prefetch(nrn, (todo[a], NRN_COLUMNS - 1))
+            prefetch(ring, (slot, todo[a], 0))
         n_next = 0
         n_dirty = 0
         for a in range(n_todo):
@@ -232,7 +234,7 @@ def run_sample(t0, x, nrn, ring, src_ptr, syn, scr, out_spk, out_u, out_v, out_a
         n_act = n_next
     for q in range(n):
         _catch_up(nrn[q], t_end)
-    return updates, ffs + (1 if touch == -(1 << 62) else 0)
+    return updates, ffs
 
 
 @numba.njit(cache=True)

@@ -17,8 +17,9 @@ strength ``-J0 / sqrt(K)`` and a constant external drive set so that the balance
 (tournament tree over neurons, O(1) expected per pulse, O(log N) per spike) cost O(K log N) per
 network spike; ``method="naive"`` is the O(N)-per-spike reference. The drive follows the balance
 equation as in the paper's reference code; the measured rate of a finite network differs (see the
-benchmark). Targets are drawn with replacement (multapses possible), unlike the paper's sampling. Both run the same arithmetic on the same
-connectivity, so LIF runs (stable dynamics) agree spike for spike; QIF is chaotic (compare rates, CV).
+benchmark). Targets are drawn with replacement (multapses possible), unlike the paper's sampling.
+All methods run the same arithmetic on the same connectivity, so LIF runs (stable dynamics) agree
+spike for spike; QIF is chaotic (compare rates, CV).
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ import math
 import numba
 import numpy as np
 
+from .event_engine_kernels import prefetch
+
 LIF = 0
 QIF = 1
 
@@ -51,7 +53,7 @@ def _row_seed(seed: int, j: int) -> np.uint64:
 def _target_of(row: np.uint64, j: int, k: int, n: int) -> int:
     h = _mix(row + np.uint64(k + 1) * _GOLDEN)
     i = np.int64(((h >> np.uint64(32)) * np.uint64(n - 1)) >> np.uint64(32))
-    return i + np.int64(1) if i >= j else i
+    return int(i + np.int64(1) if i >= j else i)
 
 
 @numba.njit(cache=True)
@@ -139,7 +141,6 @@ def heap_run(
     tg = np.empty(k, np.int64)
     offset = 0.0
     t = 0.0
-    touch = 0.0
     for s in range(n_spikes):
         j = hi[0]
         step = phi_th - (hk[0] + offset)
@@ -149,11 +150,14 @@ def heap_run(
         who[s] = j
         hk[0] = phi_reset - offset
         _sift_down(hk, hi, pos, 0)
-        # independent loads first (the memory system overlaps them), then the dependent updates
+        # prefetch first (the memory system overlaps the misses), then the dependent updates
         targets_into(seed, j, n, tg)
         for q in range(k):
+            prefetch(pos, tg[q])
+        for q in range(k):
             p = pos[tg[q]]
-            touch += hk[p] + hk[min(2 * p + 1, n - 1)] + hi[p]
+            prefetch(hk, p)
+            prefetch(hi, p)
         for q in range(k):
             p = pos[tg[q]]
             old = hk[p]
@@ -166,8 +170,6 @@ def heap_run(
             for p in range(n):
                 hk[p] += offset
             offset = 0.0
-    if touch == 1.2345e300:  # keeps the prefetching loads alive
-        times[0] = touch
     out = np.empty(n)
     for p in range(n):
         out[hi[p]] = hk[p] + offset
@@ -271,7 +273,6 @@ def tree_run(
     tg = np.empty(k, np.int64)
     offset = 0.0
     t = 0.0
-    touch = 0.0
     for s in range(n_spikes):
         j = win[1]
         step = phi_th - (val[j] + offset)
@@ -282,8 +283,9 @@ def tree_run(
         val[j] = phi_reset - offset
         _tree_update(val, win, j, size)
         targets_into(seed, j, n, tg)
-        for q in range(k):  # independent loads first; the memory system overlaps them
-            touch += val[tg[q]] + win[(tg[q] + size) >> 1]
+        for q in range(k):  # prefetch first; the memory system overlaps the misses
+            prefetch(val, tg[q])
+            prefetch(win, (tg[q] + size) >> 1)
         for q in range(k):
             i = tg[q]
             val[i] = ptc(model, val[i] + offset, c, w) - offset
@@ -292,6 +294,4 @@ def tree_run(
             for i in range(n):
                 val[i] += offset
             offset = 0.0
-    if touch == 1.2345e300:  # keeps the prefetching loads alive
-        times[0] = touch
     return times, who, val[:n] + offset

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from spikeport.deploy import cli
 from spikeport.emulator.errors import ValidationError
 

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from spikeport.emulator import bits, engine, event_engine
 from spikeport.emulator.errors import UnsupportedError
-from spikeport.emulator.kernels import wrap32
 from spikeport.emulator.event_engine_kernels import ff
+from spikeport.emulator.kernels import wrap32
 from spikeport.emulator.network import (
     Connection,
     InputGroup,
@@ -138,11 +137,23 @@ def test_sparse_bias_driven_networks_match_dense(seed: int) -> None:
 def test_spikes_only_recording_is_lazy() -> None:
     rng = np.random.default_rng(7)
     n, steps = 400, 500
-    g = LIFGroup(name="h", n=n, du=410, dv=410, vth=100, bias_mant=np.where(np.arange(n) < 4, 700, 0),
-                 bias_exp=0, u0=0, v0=0)
+    g = LIFGroup(
+        name="h",
+        n=n,
+        du=410,
+        dv=410,
+        vth=100,
+        bias_mant=np.where(np.arange(n) < 4, 700, 0),
+        bias_exp=0,
+        u0=0,
+        v0=0,
+    )
     w = np.where(rng.random((n, 8)) < 0.01, 200, 0)
-    net = Network(inputs=[InputGroup(name="x", n=8)], groups=[g],
-                  connections=[Connection(name="c", source="x", target="h", weights=w)])
+    net = Network(
+        inputs=[InputGroup(name="x", n=8)],
+        groups=[g],
+        connections=[Connection(name="c", source="x", target="h", weights=w)],
+    )
     x = {"x": (rng.random((1, steps, 8)) < 0.02).astype(np.int64)}
     meta = _compare(net, x, ("spikes",))
     assert meta["neuron_updates"] < 0.1 * n * steps  # u transients dominate (stepped while u != 0)
@@ -163,8 +174,11 @@ def test_state_handover_between_engines(first: str) -> None:
 
 
 def _tiny(group: object) -> Network:
-    return Network(inputs=[InputGroup(name="x", n=1)], groups=[group],
-                   connections=[Connection(name="c", source="x", target=group.name, weights=[[1]])])
+    return Network(
+        inputs=[InputGroup(name="x", n=1)],
+        groups=[group],
+        connections=[Connection(name="c", source="x", target=group.name, weights=[[1]])],
+    )
 
 
 def test_unsupported_inputs_are_refused() -> None:
@@ -172,7 +186,9 @@ def test_unsupported_inputs_are_refused() -> None:
     x = np.zeros((3, 1), np.int64)
     with pytest.raises(UnsupportedError, match="supported: LIFGroup, TernaryLIFGroup"):
         engine.run(_tiny(sd), x, engine="event")
-    ref = LIFGroup(name="h", n=1, du=0, dv=0, vth=1, bias_mant=[0], bias_exp=[0], u0=[0], v0=[0], refractory=2)
+    ref = LIFGroup(
+        name="h", n=1, du=0, dv=0, vth=1, bias_mant=[0], bias_exp=[0], u0=[0], v0=[0], refractory=2
+    )
     with pytest.raises(UnsupportedError, match="refractory"):
         engine.run(_tiny(ref), x, engine="event")
     lif = LIFGroup(name="h", n=1, du=0, dv=0, vth=1, bias_mant=[0], bias_exp=[0], u0=[0], v0=[0])

@@ -8,7 +8,6 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from spikeport.deploy import doctor, lava_compat
 from spikeport.emulator.errors import MissingDependencyError
 

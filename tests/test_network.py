@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from spikeport.emulator import (
     Connection,
     InputGroup,
@@ -19,7 +18,9 @@ from spikeport.emulator import (
 
 
 def lif(name: str = "h", n: int = 3, **kw: object) -> LIFGroup:
-    args: dict[str, object] = dict(name=name, n=n, du=100, dv=200, vth=50, bias_mant=0, bias_exp=0, u0=0, v0=0)
+    args: dict[str, object] = dict(
+        name=name, n=n, du=100, dv=200, vth=50, bias_mant=0, bias_exp=0, u0=0, v0=0
+    )
     args.update(kw)
     return LIFGroup(**args)  # type: ignore[arg-type]
 
@@ -62,7 +63,14 @@ def test_lif_validation_messages(kw: dict[str, object], message: str) -> None:
 
 
 def test_boundaries_are_accepted() -> None:
-    lif(du=0, dv=4095, vth=2**17 - 1, bias_mant=[-4096, 4095, 0], bias_exp=[-12, 10, 0], u0=[2**23, -(2**23), 0])
+    lif(
+        du=0,
+        dv=4095,
+        vth=2**17 - 1,
+        bias_mant=[-4096, 4095, 0],
+        bias_exp=[-12, 10, 0],
+        u0=[2**23, -(2**23), 0],
+    )
     TernaryLIFGroup(name="t", n=1, du=0, dv=0, vth=10, vth_lo=-10, bias_mant=0, bias_exp=0, u0=0, v0=0)
     with pytest.raises(ValidationError, match=r"TernaryLIFGroup\('t'\)\.vth_lo: must be in"):
         TernaryLIFGroup(name="t", n=1, du=0, dv=0, vth=10, vth_lo=11, bias_mant=0, bias_exp=0, u0=0, v0=0)
@@ -79,13 +87,19 @@ def _conn(**kw: object) -> Connection:
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"weights": np.full((3, 2), 256)}, r"Connection\('c'\)\.weights: must be in \[-256, 255\] \(got 256\)"),
+        (
+            {"weights": np.full((3, 2), 256)},
+            r"Connection\('c'\)\.weights: must be in \[-256, 255\] \(got 256\)",
+        ),
         ({"weights": np.zeros(3)}, r"\.weights: must be a 2-D"),
         ({"weight_exp": 8}, r"\.weight_exp: must be in \[-8, 7\] \(got 8\)"),
         ({"num_weight_bits": 0}, r"\.num_weight_bits: must be in \[1, 8\]"),
         ({"delays": np.full((3, 2), 64)}, r"\.delays: must be in \[0, 63\] \(got 64\)"),
         ({"delays": np.full((3, 2), 1.5)}, r"\.delays: must be integers"),
-        ({"shift": True, "weights": np.array([[0, 4], [-8, 6], [1, 2]])}, r"must be 0 or \+-2\*\*k .*\(got 6\)"),
+        (
+            {"shift": True, "weights": np.array([[0, 4], [-8, 6], [1, 2]])},
+            r"must be 0 or \+-2\*\*k .*\(got 6\)",
+        ),
     ],
 )
 def test_connection_validation_messages(kw: dict[str, object], message: str) -> None:
@@ -102,7 +116,9 @@ def test_network_checks_names_and_shapes() -> None:
         Network(inputs=(inp,), groups=(lif(),), connections=(_conn(source="x"),))
     with pytest.raises(ValidationError, match=r"Connection\('c'\)\.target: must name a neuron group"):
         Network(inputs=(inp,), groups=(lif(),), connections=(_conn(target="in"),))
-    with pytest.raises(ValidationError, match=r"\.weights: must have shape \(target.n, source.n\) = \(3, 2\)"):
+    with pytest.raises(
+        ValidationError, match=r"\.weights: must have shape \(target.n, source.n\) = \(3, 2\)"
+    ):
         Network(inputs=(inp,), groups=(lif(),), connections=(_conn(weights=np.zeros((2, 3))),))
     with pytest.raises(ValidationError, match=r"Network\.groups: names must be unique \(got \['h'\]\)"):
         Network(inputs=(inp,), groups=(lif(), lif()), connections=())

@@ -115,3 +115,38 @@ def test_compare_refuses_network_without_metadata(tmp_path):
     bare = Network(inputs=(InputGroup(name="input", n=20),), groups=(), connections=())
     with pytest.raises(ValidationError, match="no quantizer metadata"):
         compare(graph, bare, X)
+
+
+def test_quantize_cli_shift_mode_json_to_stdout(tmp_path, capsys):
+    import nir
+
+    n = 6
+    rng = np.random.default_rng(2)
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([n])}),
+            "fc": nir.Affine(weight=rng.normal(0, 1, (n, n)), bias=np.zeros(n)),
+            "h": nir.LIF(tau=np.full(n, 5e-3), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n)),
+            "output": nir.Output(output_type={"output": np.array([n])}),
+        },
+        edges=[("input", "fc"), ("fc", "h"), ("h", "output")],
+        type_check=False,
+    )
+    write_nir(tmp_path / "m.nir", graph, None)
+    args = [
+        "quantize",
+        str(tmp_path / "m.nir"),
+        "-o",
+        str(tmp_path / "n.h5"),
+        "--mode",
+        "shift",
+        "--json",
+        "-",
+    ]
+    assert main([*args, "--semantics", "lava", "--dt", "1e-3"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["mode"] == "shift" and rep["connections"][0]["shift"] is True
+    assert rep["semantics"]["convention"] == "lava" and rep["semantics"]["dt"] == 1e-3
+    net = load_network(tmp_path / "n.h5")
+    w = np.abs(net.connections[0].weights[net.connections[0].weights != 0]).astype(np.int64)
+    assert np.all(w & (w - 1) == 0)

@@ -164,6 +164,30 @@ CASES = {
     "recurrent": (recurrent_graph, "nir"),
     "conv_pool_flatten_scale": (conv_graph, "nir"),
     "avgpool": (avgpool_graph, "nir"),
+    "lif_v_reset_v_leak": (
+        lambda: chain(
+            lambda n: nir.LIF(
+                tau=np.full(n, 5e-3),
+                r=np.full(n, 5.0),
+                v_leak=np.full(n, 0.4),
+                v_threshold=np.full(n, 1.3),
+                v_reset=np.full(n, 0.3),
+            )
+        ),
+        "nir",
+    ),
+    "norse_initial_v_leak": (
+        lambda: chain(
+            lambda n: nir.LIF(
+                tau=np.full(n, 5e-3),
+                r=np.ones(n),
+                v_leak=np.full(n, 0.5),
+                v_threshold=np.ones(n),
+                v_reset=np.zeros(n),
+            )
+        ),
+        "norse",
+    ),
 }
 
 
@@ -231,6 +255,23 @@ def test_shift_decays_are_two_shift_multiplies():
     assert h.du + 1 == 1024 and h.dv == 512  # 4096 - 2**j: x * (4096 - d) = (x << 12) - (x << j)
     g = next(r for r in rep.groups if r.name == "h")
     assert g.tau_mem_effective == pytest.approx(1e-3 * 4096 / 512)
+
+
+def test_linear_straight_to_output_becomes_a_readout():
+    nodes = {
+        "input": _inp(6),
+        "fc": nir.Affine(weight=_w(3, 6), bias=RNG.normal(0, 0.3, 3)),
+        "output": _out(3),
+    }
+    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "output")], type_check=False)
+    x = _x(graph)
+    net, _ = quantize(graph, "nir")
+    assert net.metadata["outputs"] == {"output": {"group": "fc", "variable": "v"}}
+    ref = run_nir(graph, x, "nir", record=("out",), dtype="float64")
+    s = np.asarray(net.metadata["groups"]["fc"]["scale"])
+    v = run(net, encode_inputs(net, x, pad=1), record=("v",))["fc/v"][:, 1:] / s
+    # v = x + b each step, up to 8-bit weights, the bias mantissa and the 1/4096 kept by dv = 4095
+    assert np.max(np.abs(v - ref["fc/out"])) < 0.02 * np.max(np.abs(ref["fc/out"]))
 
 
 def test_lags_and_skip_delay():

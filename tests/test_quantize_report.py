@@ -126,3 +126,12 @@ def test_weight_errors_formula():
     assert rms == pytest.approx(np.sqrt((0.25 + 1e-6) / 4) / np.sqrt((1 + 4 + 1e-6) / 4))
     assert mx == pytest.approx(0.25)
     assert zf == pytest.approx(1 / 3)
+
+
+def test_tau_spread_within_a_group_is_an_approximation():
+    g = _net(W)
+    g.nodes["h"] = nir.LIF(
+        tau=np.linspace(4e-3, 8e-3, 6), r=np.ones(6), v_leak=np.zeros(6), v_threshold=np.ones(6)
+    )
+    _, codes = _codes(g)
+    assert "approximation" in codes and "one decay constant per group" in codes["approximation"].message

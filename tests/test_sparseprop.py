@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-
 from spikeport.emulator.errors import ValidationError
 from spikeport.emulator.sparseprop import BalancedNetwork, SpikeRecord, simulate
 from spikeport.emulator.sparseprop_ff import LIFLayer, Spikes, discretization_error, euler_run, exact_run
@@ -104,10 +103,17 @@ def test_exact_single_neuron_analytic() -> None:
 def _two_layers(rng: np.random.Generator) -> tuple[list[LIFLayer], Spikes]:
     t = np.sort(rng.uniform(0, 0.3, 300))
     inp = Spikes(times=t, index=rng.integers(0, 20, 300), n=20)
-    l1 = LIFLayer(weights=rng.normal(0.3, 0.3, (30, 20)), tau=0.02, r=0.02, v_leak=0.0, v_threshold=1.0,
-                  v_reset=0.0)
-    l2 = LIFLayer(weights=rng.normal(0.4, 0.3, (10, 30)), tau=0.01, r=0.01, v_leak=np.linspace(0, 1.5, 10),
-                  v_threshold=1.0, v_reset=0.0)
+    l1 = LIFLayer(
+        weights=rng.normal(0.3, 0.3, (30, 20)), tau=0.02, r=0.02, v_leak=0.0, v_threshold=1.0, v_reset=0.0
+    )
+    l2 = LIFLayer(
+        weights=rng.normal(0.4, 0.3, (10, 30)),
+        tau=0.01,
+        r=0.01,
+        v_leak=np.linspace(0, 1.5, 10),
+        v_threshold=1.0,
+        v_reset=0.0,
+    )
     return [l1, l2], inp
 
 

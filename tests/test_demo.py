@@ -1,0 +1,54 @@
+"""The demo pipeline end to end, small: every stage runs and the report folder is complete."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from spikeport.deploy import cli
+from spikeport.deploy.demo import DemoConfig, load_data, predict
+from spikeport.emulator.errors import ValidationError
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValidationError, match=r"DemoConfig\.steps: must be >= 1 \(got 0\)"):
+        DemoConfig(steps=0)
+    with pytest.raises(ValidationError, match=r"DemoConfig\.lava_samples: must be >= 0"):
+        DemoConfig(lava_samples=-1)
+
+
+def test_data_is_seeded_spikes() -> None:
+    a, b = load_data(4, seed=1), load_data(4, seed=1)
+    assert a.x_train.shape[1:] == (4, 64) and set(map(float, a.x_train.ravel()[:5000])) <= {0.0, 1.0}
+    assert (a.x_test == b.x_test).all() and (a.y_test == b.y_test).all()
+    assert len(a.y_test) == 360
+
+
+def test_predict_breaks_ties_to_lowest_index() -> None:
+    import numpy as np
+
+    assert predict(np.array([[0, 3, 3, 1], [5, 0, 0, 5]])).tolist() == [1, 0]
+
+
+@pytest.mark.slow
+@pytest.mark.lava
+def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report"
+    code = cli.main(
+        ["demo", "-o", str(out), "--epochs", "3", "--hidden", "24", "--steps", "10", "--lava-samples", "2"]
+    )
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "bit-exact vs emulator on 2 samples" in text and "MISMATCH" not in text
+    summary = json.loads((out / "summary.json").read_text())
+    acc = summary["accuracy"]
+    assert set(acc) == {"float", "fixed", "shift"}
+    assert acc["float"] > 0.5  # well above chance (0.1) after 3 epochs
+    assert abs(acc["fixed"] - acc["float"]) <= 0.05
+    assert summary["lava"]["fixed"]["bit_exact"] and summary["lava"]["shift"]["bit_exact"]
+    for name in ("model.nir", "net_fixed.h5", "net_shift.h5", "index.html", "energy.txt", "membrane.png"):
+        assert (out / name).is_file(), name
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "loihi1" in (out / "energy.txt").read_text()
