@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     reports = {}
     for mode in ("fixed", "shift"):
         net, rep = _timed(
-            times, f"quantize_{mode}", lambda m=mode: quantize(graph, sem, mode=m, calibration=calib)
+            times, f"quantize_{mode}", partial(quantize, graph, sem, mode=mode, calibration=calib)
         )
         save_network(out / f"net_{mode}.h5", net)
         (out / f"quantization_{mode}.json").write_text(json.dumps(rep.to_json(), indent=2))

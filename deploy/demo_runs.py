@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,7 @@ def evaluate(
     for mode, net in nets.items():
         xs[mode] = encode_inputs(net, data.x_test, pad=_max_lag(net))
         runs[mode] = _timed(
-            times,
-            f"emulator_{mode}",
-            lambda n=net, m=mode: run(n, xs[m], record=("spikes", "v"), progress=progress),
+            times, f"emulator_{mode}", partial(run, net, xs[mode], record=("spikes", "v"), progress=progress)
         )
         counts = _aligned(net, runs[mode].outputs, out_g, "spikes", steps).sum(1)
         acc[mode] = float(np.mean(predict(counts) == y))
@@ -95,10 +94,10 @@ def evaluate(
         lava = _timed(times, "lava", lambda: _lava_check(nets, xs, cfg.lava_samples, progress))
     energy, energy_text = {}, {}
     for mode, net in nets.items():
-        rep = er.report_from_run(net, xs[mode], runs[mode])
-        energy[mode] = er.to_json(rep)
-        energy_text[mode] = er.format_text(rep)
-        er.plot_png(rep, out_dir / f"energy_{mode}.png")
+        erep = er.report_from_run(net, xs[mode], runs[mode])
+        energy[mode] = er.to_json(erep)
+        energy_text[mode] = er.format_text(erep)
+        er.plot_png(erep, out_dir / f"energy_{mode}.png")
     (out_dir / "energy.txt").write_text("\n\n".join(f"[{m}]\n{t}" for m, t in energy_text.items()))
     _plots(out_dir, data, ref, nets["fixed"], runs["fixed"], steps)
     return {

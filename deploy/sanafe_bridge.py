@@ -32,10 +32,10 @@ PER_CORE = 1024
 
 
 def _require_supported(net: Network) -> None:
-    for g in net.inputs:
-        if g.num_message_bits:
+    for i in net.inputs:
+        if i.num_message_bits:
             raise UnsupportedError(
-                f"SANA-FE bridge: InputGroup({g.name!r}) sends graded spikes (supported: binary)"
+                f"SANA-FE bridge: InputGroup({i.name!r}) sends graded spikes (supported: binary)"
             )
     for g in net.groups:
         obj = f"SANA-FE bridge: {type(g).__name__}({g.name!r})"
@@ -121,6 +121,7 @@ def run_sanafe(net: Network, x: np.ndarray, *, timing_model: str = "simple") -> 
                     model_attributes={"spikes": [bool(v) for v in x[:, i]]},
                 )
         else:
+            assert isinstance(g, LIFGroup)  # _require_supported refused every other type
             grp = snn.create_neuron_group(
                 g.name,
                 int(g.n),

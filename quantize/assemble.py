@@ -125,7 +125,7 @@ def _build(
         v0 = _initial_v(v_start, b, dv, plan.lags[g.name])
         v0_r = _initial_v(v_start, b, dv_r, plan.lags[g.name])
         hold = m.spiking and g.sem.reset == "zero" and g.sem.reset_timing == "next_step_hold"
-        common = dict(
+        common: dict[str, Any] = dict(
             name=g.name,
             n=len(m.u_gain),
             vth=sc.vth,
@@ -138,7 +138,10 @@ def _build(
         real_mant = np.clip(b / 2.0**exp, bits.BIAS_MANT_MIN, bits.BIAS_MANT_MAX)
         twins.append(LIFGroup(du=du_r, dv=dv_r, bias_mant=real_mant, v0=v0_r, **common))
     if any(c.source == BIAS_UNIT for c in conns):
-        unit = LIFGroup(name=BIAS_UNIT, n=1, du=4095, dv=4095, vth=0, bias_mant=1, bias_exp=0, u0=0, v0=0)
+        one, zero = np.ones(1, np.int64), np.zeros(1, np.int64)
+        unit = LIFGroup(
+            name=BIAS_UNIT, n=1, du=4095, dv=4095, vth=0, bias_mant=one, bias_exp=zero, u0=zero, v0=zero
+        )
         groups.insert(0, unit)
         twins.insert(0, unit)
     cs, ts, weights = [], [], {}
@@ -153,7 +156,7 @@ def _build(
         weights[c.name] = (w, q)
         delays = np.full(w.shape, c.delay) if c.delay else None
         sparse = bool(w.size >= 4096 and np.count_nonzero(c.m) < 0.2 * w.size)
-        common_c = dict(
+        common_c: dict[str, Any] = dict(
             name=c.name,
             source=c.source,
             target=c.target,
