@@ -4,21 +4,21 @@
 
     spikeport run NET.h5 --input X.npy -o OUT.npz [--backend emulator|lava] [--record spikes,v,u]
                   [--float] [--json]
-    spikeport run MODEL.nir --input X.npy -o OUT.npz [--semantics NAME]   (float reference run)
+    spikeport run MODEL.nir --input X.npy -o OUT.npz [--semantics NAME --dt ... --reset ...]  (float run)
 
 ``NET.h5`` is an integer network (:func:`spikeport.emulator.io.save_network`). ``X.npy`` holds one
 array ``(T, n)`` or ``(B, T, n)`` (a network with one input group); ``X.npz`` holds one array per
 input group, named after it. ``OUT.npz`` gets one array per group and variable, named
 ``<group>/<variable>``, shape ``(B, T, n)``, plus ``__metadata__`` (JSON). ``--float`` runs the
 emulator's float mode (same steps, real arithmetic). A ``.nir`` model runs the float reference
-(:func:`spikeport.deploy.reference.run_nir`) under its stored semantics or ``--semantics``.
+(:func:`spikeport.deploy.reference.run_nir`) under its stored semantics or ``--semantics``, with any
+field overridden (``--reset subtract``, ``--dt 1e-4``, ...). ``--engine event`` picks the event-driven engine.
 stdout gets a one-line summary (spike counts per group), or a JSON object with ``--json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from spikeport.emulator.errors import UnsupportedError, ValidationError
 from spikeport.emulator.result import RunResult
 
 from .cli import command
+from .nir_io import add_semantics_args, semantics_from_args
 
 BACKENDS = ("emulator", "lava")
 
@@ -46,8 +47,11 @@ def _configure(p: argparse.ArgumentParser) -> None:
         help="comma-separated variables or group/var (default: spikes)",
     )
     p.add_argument("--float", action="store_true", help="emulator float mode (no rounding, wrap or clip)")
-    p.add_argument("--semantics", metavar="NAME", help=".nir only: convention to run under (e.g. snntorch)")
+    p.add_argument(
+        "--engine", choices=("dense", "event"), default="dense", help="emulator engine (default: dense)"
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_semantics_args(p)  # .nir models: the convention to run under, with per-field overrides
 
 
 def load_inputs(path: str) -> Any:
@@ -77,15 +81,12 @@ def _run_network(args: argparse.Namespace, x: Any, record: list[str]) -> RunResu
         return run_lava(net, x, record=record, progress=True)
     from spikeport.emulator.engine import run
 
-    return run(net, x, record=record, mode="float" if args.float else "fixed", progress=True)
+    mode = "float" if args.float else "fixed"
+    return run(net, x, record=record, mode=mode, engine=args.engine, progress=True)
 
 
 def _run_nir_model(args: argparse.Namespace, x: Any, record: list[str]) -> RunResult:
-    """The hook for float reference runs of NIR models (``spikeport.deploy.reference``)."""
-    if importlib.util.find_spec("spikeport.deploy.reference") is None:
-        raise UnsupportedError(
-            f"{args.net}: running .nir models needs spikeport.deploy.reference (not installed)"
-        )
+    """The float reference run of a NIR model under its stored semantics, or the given ones."""
     if args.backend != "emulator" or args.float:
         raise UnsupportedError(
             f"{args.net}: a .nir model runs the float reference only (no --backend/--float)"
@@ -94,7 +95,7 @@ def _run_nir_model(args: argparse.Namespace, x: Any, record: list[str]) -> RunRe
     from .reference import run_nir
 
     graph, stored = read_nir(args.net)
-    return run_nir(graph, x, args.semantics or stored, record=record)
+    return run_nir(graph, x, semantics_from_args(args, default=stored), record=record)
 
 
 def spike_counts(result: RunResult) -> dict[str, int]:

@@ -63,14 +63,18 @@ def _check_input(g: InputGroup, x: Any, mode: str) -> np.ndarray:
         raise ValidationError(f"{obj}: must have shape (T, {g.n}) or (B, T, {g.n}) (got {arr.shape})")
     if arr.shape[0] < 1:
         raise ValidationError(f"{obj}: batch must be >= 1 (got {arr.shape})")
-    float_ok = mode == "float" and g.num_message_bits > 0
-    if arr.dtype.kind not in "biu" and not (float_ok and arr.dtype.kind == "f"):
-        rule = "must be bool or integer" + (
-            " (or float for graded inputs in float mode)" if mode == "float" else ""
-        )
-        raise ValidationError(f"{obj}: {rule} (got dtype {arr.dtype})")
+    if arr.dtype.kind not in "biuf":
+        raise ValidationError(f"{obj}: must be numeric (got dtype {arr.dtype})")
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ValidationError(f"{obj}: must be finite (got nan/inf)")
+    # Float arrays are welcome (spike trains often come as float32 0/1) as long as they hold integers;
+    # only graded inputs in float mode may carry fractions.
+    if arr.dtype.kind == "f" and not (mode == "float" and g.num_message_bits > 0) and np.any(arr % 1):
+        bad = arr[(arr % 1) != 0].flat[0]
+        rule = "must hold integer values" + (
+            " (fractions only for graded inputs in float mode)" if mode == "float" else ""
+        )
+        raise ValidationError(f"{obj}: {rule} (got {bad!r})")
     fixed_type = np.int8 if g.num_message_bits == 0 else np.int32
     if arr.size == 0:
         return arr.astype(fixed_type if mode == "fixed" else np.float64)

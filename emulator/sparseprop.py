@@ -127,7 +127,7 @@ def simulate(
     net: BalancedNetwork,
     n_spikes: int,
     *,
-    method: Method = "heap",
+    method: Method = "tree",
     phases: np.ndarray | None = None,
     seed_ic: int = 1,
 ) -> SpikeRecord:

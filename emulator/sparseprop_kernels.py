@@ -1,4 +1,4 @@
-"""Compiled kernels of the SparseProp simulation (numba): connectivity hash, indexed heap, the two loops.
+"""Compiled kernels of the SparseProp simulation (numba): connectivity hash, heap, tree, naive loop.
 
 Method after Engelken, "SparseProp: Efficient Event-Based Simulation and Training of Sparse Recurrent
 Spiking Neural Networks", NeurIPS 2023 (REFERENCE.md §4); the code here is written from the equations.
@@ -10,9 +10,11 @@ phase through the phase transition curve (PTC):
 * LIF (model 0): ``PTC(phi) = -w * ln(exp(-phi / w) + c)`` (``w`` = tau, phases in seconds)
 * QIF (model 1): ``PTC(phi) = 2 * atan(tan(phi / 2) + c)`` (phases in radians, threshold pi)
 
-The heap loop keeps ``stored = phi - offset`` with one global ``offset`` (so advancing every neuron is
-one addition) and a max-heap of stored phases: O(K log N) per network spike. The naive loop advances
-every phase and scans for the maximum: O(N) per network spike.
+The heap and tree loops keep ``stored = phi - offset`` with one global ``offset`` (so advancing every
+neuron is one addition) and a max-heap (``heap_run``) or a tournament tree (``tree_run``) of stored
+phases: O(K log N) per network spike. Before the K pulses of a spike the memory of all K targets is
+prefetched, which overlaps the cache misses that dominate at N = 1e6. The naive loop advances every
+phase and scans for the maximum: O(N) per network spike.
 
 Connectivity is never stored: the ``k``-th target of presynaptic neuron ``j`` is a hash of
 ``(seed, j, k)`` (splitmix64) mapped to ``[0, N)`` without self-connections (multapses possible,

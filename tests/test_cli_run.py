@@ -110,19 +110,25 @@ def test_bad_input_is_one_line_and_exit_2(
     assert not files["out"].exists()
 
 
-def test_nir_path_without_the_reference_module_is_unsupported(
-    files: dict[str, Path],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    from spikeport.deploy import cmd_run
+def test_nir_model_semantics_overrides(tmp_path: Path) -> None:
+    """Input -> Affine(2 I) -> IF(theta 1). Stored/default: zero reset, v > theta -> one spike.
+    ``--reset subtract --threshold '>='``: v = 2 spikes and keeps 1; 1 >= 1 spikes again, then v = 0."""
+    import nir
+    from spikeport.deploy.nir_io import write_nir
 
-    model = tmp_path / "m.nir"
-    model.write_bytes(b"")
-    monkeypatch.setattr(cmd_run.importlib.util, "find_spec", lambda name: None)
-    assert cli.main(["run", str(model), "--input", str(files["x"]), "-o", str(files["out"])]) == 2
-    assert "needs spikeport.deploy.reference" in capsys.readouterr().err
+    affine = nir.Affine(weight=2 * np.eye(2, dtype=np.float32), bias=np.zeros(2, np.float32))
+    neuron = nir.IF(r=np.ones(2, np.float32), v_threshold=np.ones(2, np.float32))
+    write_nir(tmp_path / "m.nir", nir.NIRGraph.from_list(affine, neuron))
+    x = np.zeros((1, 5, 2))
+    x[0, 1, 0] = 1
+    np.save(tmp_path / "x.npy", x)
+    argv = ["run", str(tmp_path / "m.nir"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "o.npz")]
+    assert cli.main([*argv, "--semantics", "nir", "--reset", "subtract", "--threshold", ">="]) == 0
+    with np.load(tmp_path / "o.npz") as z:
+        (key,) = [k for k in z.files if k.endswith("/spikes")]
+        np.testing.assert_array_equal(z[key][0], [[0, 0], [1, 0], [1, 0], [0, 0], [0, 0]])
+        meta = json.loads(str(z["__metadata__"]))
+    assert meta["semantics"]["reset"] == "subtract" and meta["semantics"]["threshold"] == ">="
 
 
 def test_python_dash_m_runs_the_command(files: dict[str, Path]) -> None:

@@ -360,8 +360,15 @@ def test_input_validation_errors() -> None:
         run(net, np.zeros((3, 3), int))
     with pytest.raises(ValidationError, match="must be 0/1"):
         run(net, np.full((3, 2), 2))
-    with pytest.raises(ValidationError, match="must be bool or integer"):
-        run(net, np.zeros((3, 2)))
+    with pytest.raises(ValidationError, match=r"must hold integer values \(got 0\.5\)"):
+        run(net, np.full((3, 2), 0.5))
+    with pytest.raises(ValidationError, match=r"must be numeric \(got dtype <U1\)"):
+        run(net, np.full((3, 2), "a"))
+    # float 0/1 spike trains (as torch and numpy users hold them) run like integer ones
+    ints = (np.arange(6).reshape(3, 2) % 2).astype(np.int8)
+    np.testing.assert_array_equal(
+        run(net, ints.astype(np.float32), record=("v",))["h/v"], run(net, ints, record=("v",))["h/v"]
+    )
     with pytest.raises(ValidationError, match="unknown input group"):
         run(net, {"nope": np.zeros((3, 2), int)})
     with pytest.raises(ValidationError, match="missing input group"):
