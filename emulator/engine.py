@@ -17,11 +17,12 @@ import numpy as np
 from .engine_dense import run_dense
 from .engine_groups import group_model
 from .errors import UnsupportedError, ValidationError, field_error
+from .event_engine import run_event
 from .network import InputGroup, Network
 from .result import RunResult
 
 EngineFn = Callable[..., RunResult]
-ENGINES: dict[str, EngineFn] = {"dense": run_dense}
+ENGINES: dict[str, EngineFn] = {"dense": run_dense, "event": run_event}
 MODES = ("fixed", "float")
 OVERFLOW = ("wrap", "strict")
 

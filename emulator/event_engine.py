@@ -302,10 +302,3 @@ def run_event(
         counters=_counters(net, plan, inputs, nrn) if counters else None,
         metadata=meta,
     )
-
-
-def register() -> None:
-    """Register this engine as ``engine="event"`` in :data:`spikeport.emulator.engine.ENGINES`."""
-    from .engine import register_engine
-
-    register_engine("event", run_event)

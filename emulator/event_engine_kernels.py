@@ -18,6 +18,8 @@ fixed point (``v' = v``). Its cost is the number of bands crossed, not the numbe
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -33,7 +35,7 @@ _BIG = 1 << 62
 
 
 @intrinsic
-def prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
+def _prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
     """``prefetch(a, i)`` / ``prefetch(a, (i, j, ...))``: hint the CPU to load that element into cache
     (LLVM ``llvm.prefetch``: read, high locality); no effect on values. Issued for many independent
     addresses before they are used, it overlaps their memory latencies."""
@@ -54,6 +56,9 @@ def prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+prefetch: Any = _prefetch  # the intrinsic itself (numba resolves it); typed loosely for mypy
 
 
 @numba.njit(cache=True, inline="always")

@@ -14,8 +14,8 @@ strength ``-J0 / sqrt(K)`` and a constant external drive set so that the balance
   ``phi -> 2 atan(tan(phi / 2) + c)`` with ``c = dV / sqrt(I)``.
 
 ``simulate(net, n_spikes, method="heap")`` (indexed binary max-heap of phases) and ``method="tree"``
-(tournament tree over neurons, O(1) expected per pulse, O(log N) per spike) cost O(K log N) per
-network spike; ``method="naive"`` is the O(N)-per-spike reference. The drive follows the balance
+(tournament tree over neurons, O(1) expected per pulse, O(log N) per spike; for LIF the PTC is
+applied in exponential coordinates, where it is an addition) cost O(K log N) per network spike; ``method="naive"`` is the O(N)-per-spike reference. The drive follows the balance
 equation as in the paper's reference code; the measured rate of a finite network differs (see the
 benchmark). Targets are drawn with replacement (multapses possible), unlike the paper's sampling.
 All methods run the same arithmetic on the same connectivity, so LIF runs (stable dynamics) agree
@@ -143,9 +143,14 @@ def simulate(
         raise field_error("simulate", "phases", f"must have shape ({net.n},)", phi0.shape)
     model, c, th, reset, speed = net._consts()
     args = (model, phi0, int(net.k), int(net.seed), c, net.tau, th, reset, speed)
-    if method in ("heap", "tree"):
+    renorm = 4.0 * (th - reset)
+    if method == "tree" and model == kern.LIF:
+        times, who, phi = kern.lif_tree_run(
+            phi0, int(net.k), int(net.seed), c, net.tau, th, renorm, int(n_spikes)
+        )
+    elif method in ("heap", "tree"):
         run = kern.heap_run if method == "heap" else kern.tree_run
-        times, who, phi = run(*args, 4.0 * (th - reset), int(n_spikes))
+        times, who, phi = run(*args, renorm, int(n_spikes))
     elif method == "naive":
         times, who, phi = kern.naive_run(*args, int(n_spikes))
     else:

@@ -297,3 +297,67 @@ def tree_run(
                 val[i] += offset
             offset = 0.0
     return times, who, val[:n] + offset
+
+
+@numba.njit(cache=True)
+def lif_tree_run(
+    phases: np.ndarray,
+    k: int,
+    seed: int,
+    c: float,
+    w: float,
+    phi_th: float,
+    renorm: float,
+    n_spikes: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LIF SparseProp on the tournament tree, with the PTC applied in exponential coordinates.
+
+    With ``x = exp(-phi / w)`` the LIF PTC ``-w ln(exp(-phi / w) + c)`` is ``x -> x + c`` and
+    advancing every phase by ``d`` multiplies every ``x`` by ``exp(-d / w)``. The tree stores
+    ``val[i] = -x_i / g`` with one global factor ``g = exp(-offset / w)`` (largest ``val`` = largest
+    phase), so a pulse is ``val[i] -= c / g``: no exp or log per pulse, one of each per network
+    spike. ``g`` is folded back into ``val`` when it falls below ``exp(-renorm / w)``.
+    """
+    n = phases.size
+    size = 1
+    while size < n:
+        size *= 2
+    val = np.full(size, -np.inf)
+    val[:n] = -np.exp(-phases / w)
+    win = np.zeros(size, np.int32)
+    for m in range(size - 1, 0, -1):
+        a = _leaf(win, 2 * m, size)
+        b = _leaf(win, 2 * m + 1, size)
+        win[m] = a if val[a] >= val[b] else b
+    times = np.empty(n_spikes)
+    who = np.empty(n_spikes, np.int64)
+    tg = np.empty(k, np.int64)
+    g = 1.0
+    g_min = math.exp(-renorm / w)
+    t = 0.0
+    for s in range(n_spikes):
+        j = win[1]
+        step = phi_th + w * math.log(-val[j] * g)
+        g *= math.exp(-step / w)
+        t += step
+        times[s] = t
+        who[s] = j
+        val[j] = -1.0 / g
+        _tree_update(val, win, j, size)
+        targets_into(seed, j, n, tg)
+        for q in range(k):  # prefetch first; the memory system overlaps the misses
+            prefetch(val, tg[q])
+            prefetch(win, (tg[q] + size) >> 1)
+        dv = c / g
+        for q in range(k):
+            i = tg[q]
+            val[i] -= dv
+            _tree_update(val, win, i, size)
+        if g < g_min:
+            for i in range(n):
+                val[i] *= g
+            g = 1.0
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = -w * math.log(-val[i] * g)
+    return times, who, out

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from spikeport.emulator import event_engine
 from spikeport.emulator.engine import run
 from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network
 from spikeport.emulator.sparseprop import BalancedNetwork, simulate
@@ -48,7 +47,6 @@ def event_vs_dense(n: int, steps: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     net = sparse_network(n, 200, rng)
     x = (rng.random((1, steps, 200)) < 0.01).astype(np.int64)
-    event_engine.register()
     for engine in ("dense", "event"):  # compile and warm caches outside the timing
         run(net, x[:, :3], engine=engine)
     t0 = time.perf_counter()

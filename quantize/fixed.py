@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from spikeport.emulator import bits
+from spikeport.emulator import bits, kernels
 
 #: the mantissa magnitudes a connection may use, by sign mode: (most negative, most positive)
 SIGN_MODES = ("excitatory", "inhibitory", "mixed")
@@ -87,32 +87,10 @@ def vth_limit(step_bound: float) -> int:
 # ---------------------------------------------------------------------------------------------- weights
 
 
-def sign_mode(w: np.ndarray) -> str:
-    """Lava's ``determine_sign_mode``: all >= 0 excitatory, all <= 0 inhibitory, else mixed."""
-    w = np.asarray(w)
-    if w.size == 0 or np.min(w) >= 0:
-        return "excitatory"
-    if np.max(w) <= 0:
-        return "inhibitory"
-    return "mixed"
-
-
-def lava_weights(w: np.ndarray, num_weight_bits: int = 8) -> np.ndarray:
-    """Replica of what Lava's ``PyDenseModelBitAcc`` does to integer weights before use::
-
-        clip by sign mode: mixed [-256, 255], excitatory [0, 255], inhibitory [-255, 0]
-        w <- (w >> s) << s  (on |w| for inhibitory), s = 8 - num_weight_bits + (1 if mixed)
-
-    Written from ``clip_weights`` / ``truncate_weights`` in ``lava/utils/weightutils.py``.
-    """
-    w = np.asarray(w).astype(np.int64)
-    mode = sign_mode(w)
-    flip = -1 if mode == "inhibitory" else 1
-    mag = w * flip
-    lo = -(1 << bits.WEIGHT_BITS_MAX) if mode == "mixed" else 0
-    mag = np.clip(mag, lo, (1 << bits.WEIGHT_BITS_MAX) - 1)
-    s = bits.WEIGHT_BITS_MAX - num_weight_bits + (1 if mode == "mixed" else 0)
-    return ((mag >> s) << s) * flip
+# Lava's sign mode and weight clip/truncation live in the emulator (one implementation, tested against
+# lava.utils.weightutils): ``lava_weights(w, num_weight_bits)`` is what Lava's Dense uses.
+sign_mode = kernels.sign_mode
+lava_weights = kernels.effective_weights
 
 
 def weight_grid(mode: str, num_weight_bits: int) -> tuple[int, int, int]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spikeport.emulator import bits, engine, event_engine
+from spikeport.emulator import bits, engine
 from spikeport.emulator.errors import UnsupportedError
 from spikeport.emulator.event_engine_kernels import ff
 from spikeport.emulator.kernels import wrap32
@@ -21,7 +21,6 @@ from spikeport.emulator.network import (
 )
 from spikeport.emulator.randnet import random_inputs, random_network
 
-event_engine.register()
 VMAX = bits.V_MAX
 
 
