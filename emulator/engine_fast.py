@@ -86,13 +86,15 @@ def fast_plan(net: Network, plans: list[SynapsePlan]) -> FastPlan | None:
                 wt = wt << p.weight_exp
             chunks.append(kernels.wrap32(wt).astype(np.int32))
             rows.append((s0, s1, t0, t1 - t0, p.weight_exp, int(p.graded), d, woff))
-            woff += wt.shape[0]
+            woff += wt.size
     max_out = max((r[3] for r in rows), default=1)
-    # pre-shifted 8-bit weights (|w << e| <= 2**15) fit int16: half the memory traffic per row
+    # pre-shifted 8-bit weights (|w << e| <= 2**15) fit int16: half the memory traffic per row.
+    # One flat array: slot q's (n_src, n_out) block starts at element slots[q, 7], row-major, so the
+    # memory is the sum of the connections' sizes (no padding to the widest target).
     narrow = all(c.size == 0 or (c.min() >= -(2**15) and c.max() < 2**15) for c in chunks)
-    wmat = np.zeros((max(woff, 1), max_out), np.int16 if narrow else np.int32)
+    wmat = np.zeros(max(woff, 1), np.int16 if narrow else np.int32)
     for r, c in zip(rows, chunks, strict=True):
-        wmat[r[7] : r[7] + c.shape[0], : c.shape[1]] = c
+        wmat[r[7] : r[7] + c.size] = c.ravel()
     ring_len = 1 + max((p.max_delay for p in plans), default=0)
     return FastPlan(
         offsets=offsets,

@@ -183,7 +183,7 @@ def _synapses(
         n_out = slots[q, 3]
         e = slots[q, 4]
         graded = slots[q, 5] != 0
-        woff = slots[q, 7] - src0
+        base = slots[q, 7]
         for o in range(n_out):
             acc[o] = 0
         lo = np.searchsorted(nz[:count], src0)
@@ -191,7 +191,8 @@ def _synapses(
             k = nz[p]
             if k >= src1:
                 break
-            wrow = weights[woff + k]
+            start = base + (k - src0) * n_out
+            wrow = weights[start : start + n_out]
             if graded:
                 m = msg[k]
                 for o in range(n_out):
@@ -219,7 +220,7 @@ def _sample(
     ring: np.ndarray,  # (B, R, Nn) int32
     nparams: np.ndarray,  # (10, Nn) int64: keep_u, keep_v, bias, hi, lo, ternary, subtract, refr, rint, roff
     slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight row
-    weights: np.ndarray,  # (rows, max_out) int16|int32: slot q: rows woff..woff+n_in, cols 0..n_out
+    weights: np.ndarray,  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, 7]
     rec_s: np.ndarray,  # (B, T, Nn) int8 or (1, 1, 1)
     rec_u: np.ndarray,  # (B, T, Nn) int32 or (1, 1, 1)
     rec_v: np.ndarray,
@@ -283,7 +284,7 @@ def run_lif_network_parallel(
     ring: np.ndarray,  # (B, R, Nn) int32
     nparams: np.ndarray,  # (10, Nn) int64: keep_u, keep_v, bias, hi, lo, ternary, subtract, refr, rint, roff
     slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight row
-    weights: np.ndarray,  # (rows, max_out) int16|int32: slot q: rows woff..woff+n_in, cols 0..n_out
+    weights: np.ndarray,  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, 7]
     rec_s: np.ndarray,  # (B, T, Nn) int8 or (1, 1, 1)
     rec_u: np.ndarray,  # (B, T, Nn) int32 or (1, 1, 1)
     rec_v: np.ndarray,
@@ -311,7 +312,7 @@ def run_lif_network_serial(
     ring: np.ndarray,  # (B, R, Nn) int32
     nparams: np.ndarray,  # (10, Nn) int64: keep_u, keep_v, bias, hi, lo, ternary, subtract, refr, rint, roff
     slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight row
-    weights: np.ndarray,  # (rows, max_out) int16|int32: slot q: rows woff..woff+n_in, cols 0..n_out
+    weights: np.ndarray,  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, 7]
     rec_s: np.ndarray,  # (B, T, Nn) int8 or (1, 1, 1)
     rec_u: np.ndarray,  # (B, T, Nn) int32 or (1, 1, 1)
     rec_v: np.ndarray,

@@ -439,3 +439,27 @@ def test_resume_across_paths_and_chunked_progress(monkeypatch: pytest.MonkeyPatc
     for k, v in whole.counters.spike_counts.items():
         np.testing.assert_array_equal(chunked.counters.spike_counts[k], v)
     np.testing.assert_array_equal(chunked.counters.input_events["a"], whole.counters.input_events["a"])
+
+
+def test_compiled_weight_store_is_not_padded_to_the_widest_target() -> None:
+    """A wide layer feeding a narrow one must cost n_src * n_tgt weights, not n_src * max(n_tgt):
+    (2 -> 3000 -> 2 would otherwise allocate 3000 x 3000)."""
+    big = lif("big", n=3000, du=4095, dv=0, vth=0)
+    out = lif("out", n=2, du=4095, dv=0, vth=1000)
+    w1 = np.full((3000, 2), 2)
+    w2 = np.full((2, 3000), 2)
+    net = Network(
+        inputs=(InputGroup(name="in", n=2),),
+        groups=(big, out),
+        connections=(
+            Connection(name="a", source="in", target="big", weights=w1),
+            Connection(name="b", source="big", target="out", weights=w2),
+        ),
+    )
+    _, fp = engine_dense._plans(net, True, False)
+    assert fp is not None and fp.weights.size == w1.size + w2.size
+    x = np.zeros((3, 2), np.int8)
+    x[0] = 1
+    res = run(net, x, record=("a_in",))
+    # every big neuron spikes at step 2 (a_in = 2 + 2 = 4 -> u = 256 > 0); out gets 3000 * 2 at step 3
+    np.testing.assert_array_equal(res["out/a_in"][0, :, 0], [0, 0, 6000])
