@@ -28,7 +28,7 @@ def raster_png(path: str | Path, rasters: Mapping[str, np.ndarray], *, title: st
     for ax, name in zip(axes[:, 0], names):
         s = np.asarray(rasters[name])
         t, i = np.nonzero(s)
-        ax.scatter(t + 1, i, s=3, c=np.where(s[t, i] > 0, "k", "tab:red"), marker="|", linewidths=0.8)
+        ax.scatter(t + 1, i, s=7, c=np.where(s[t, i] > 0, "k", "tab:red"), marker="s", linewidths=0)
         ax.set_ylabel(f"{name}\nneuron")
         ax.set_ylim(-0.5, s.shape[1] - 0.5)
         ax.set_title(f"{name}: {int(np.abs(s).sum())} spikes, {s.shape[1]} neurons", fontsize=9, loc="left")
@@ -70,7 +70,7 @@ def traces_png(
             top = threshold if threshold is not None else 1.0
             ax.plot(t + 1, np.full(t.size, top), "v", color="tab:red", ms=5, label="spike")
         ax.set_title(f"neuron {j}", fontsize=9, loc="left")
-    axes[0, 0].legend(fontsize=8, loc="upper right")
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[-1, 0].set_xlabel("time step")
     axes[len(neurons) // 2, 0].set_ylabel(ylabel)
     if title:
