@@ -15,7 +15,12 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=16, help="time steps per sample (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=12, help="training epochs (default: %(default)s)")
     p.add_argument("--hidden", type=int, default=64, help="hidden LIF neurons (default: %(default)s)")
-    p.add_argument("--lava-samples", type=int, default=8, help="samples also run on Lava; 0 skips Lava")
+    p.add_argument(
+        "--lava-samples",
+        type=int,
+        default=64,
+        help="samples also run on Lava (default: %(default)s); 0 skips",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 

@@ -33,7 +33,7 @@ class DemoConfig:
     steps: int = 16
     hidden: int = 64
     epochs: int = 12
-    lava_samples: int = 8
+    lava_samples: int = 64
     progress: bool | None = None  # None: only when stderr is a terminal
 
     def __post_init__(self) -> None:

@@ -24,8 +24,9 @@ Mapping (one Lava process per record):
   from the recorded ``a_out`` port of every incoming connection, summed in int32 as Lava's InPort
   does (what the neuron received, observed, not re-modelled).
 
-A batch runs sample by sample (Lava has no batch), one Lava run per sample; processes are always
-stopped. What Lava fixed_pt cannot do raises :class:`UnsupportedError` (see :func:`check_supported`).
+Lava has no batch: up to ``max_pack`` samples run side by side in one Lava run (every group ``B``
+copies wide, every connection a block-diagonal Sparse), or sample by sample when a connection has
+delays; processes are always stopped. What Lava fixed_pt cannot do raises :class:`UnsupportedError` (see :func:`check_supported`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from spikeport.emulator.network import (
 )
 from spikeport.emulator.result import RunResult
 
-from .lava_graph import INT32, LAVA_NAMES, lava_modules, run_sample
+from .lava_graph import INT32, LAVA_NAMES, lava_modules, run_samples
 
 # ---------------------------------------------------------------- what Lava cannot run
 
@@ -155,28 +156,54 @@ def resolve_record(net: Network, record: Sequence[str]) -> list[tuple[str, str]]
     return pairs
 
 
-def _samples(batch: int, progress: bool) -> Iterator[int]:
+#: a packed Lava run holds at most this many neurons (samples x network size)
+PACK_NEURONS = 50_000
+
+
+def pack_size(net: Network, batch: int, max_pack: int) -> int:
+    """Samples per Lava run: several side by side (block-diagonal) when no connection has delays
+    (DelaySparse would need the delay pattern to match the weights'), bounded by ``max_pack`` and
+    :data:`PACK_NEURONS`; else 1."""
+    if max_pack <= 1 or any(c.delays is not None for c in net.connections):
+        return 1
+    size = sum(int(g.n) for g in (*net.inputs, *net.groups))
+    return max(1, min(batch, max_pack, PACK_NEURONS // max(size, 1)))
+
+
+def _chunks(batch: int, size: int, progress: bool) -> Iterator[slice]:
     import sys
 
-    if progress and batch > 1 and sys.stderr.isatty():
+    starts = range(0, batch, size)
+    if progress and len(starts) > 1 and sys.stderr.isatty():
         from tqdm import tqdm
 
-        yield from tqdm(range(batch), desc="lava", unit="sample")
-    else:
-        yield from range(batch)
+        starts = tqdm(starts, desc="lava", unit="run")  # type: ignore[assignment]
+    for a in starts:
+        yield slice(a, min(a + size, batch))
 
 
 def run_lava(
-    net: Network, inputs: Any, *, record: Sequence[str] = ("spikes",), progress: bool = False
+    net: Network,
+    inputs: Any,
+    *,
+    record: Sequence[str] = ("spikes",),
+    progress: bool = False,
+    max_pack: int = 64,
 ) -> RunResult:
-    """Run ``net`` on Lava fixed_pt, sample by sample; outputs ``"<group>/<variable>"`` -> (B, T, n)."""
+    """Run ``net`` on Lava fixed_pt; outputs ``"<group>/<variable>"`` -> (B, T, n).
+
+    Up to ``max_pack`` samples share one Lava run, side by side (see :func:`pack_size`);
+    ``max_pack=1`` runs sample by sample."""
     check_supported(net)
     xs = normalize_inputs(net, inputs)
     pairs = resolve_record(net, record)
     batch, steps = next(iter(xs.values())).shape[:2]
     L = lava_modules()
-    runs = [run_sample(L, net, {k: v[b] for k, v in xs.items()}, pairs) for b in _samples(batch, progress)]
-    outputs = {k: np.stack([r[k] for r in runs]) for k in (f"{g}/{v}" for g, v in pairs)}
-    meta = {"backend": "lava", "lava_tag": "fixed_pt", "batch": int(batch), "steps": int(steps)}
+    size = pack_size(net, batch, max_pack)
+    runs = [
+        run_samples(L, net, {k: v[sl] for k, v in xs.items()}, pairs) for sl in _chunks(batch, size, progress)
+    ]
+    outputs = {k: np.concatenate([r[k] for r in runs]) for k in (f"{g}/{v}" for g, v in pairs)}
+    meta = {"backend": "lava", "lava_tag": "fixed_pt", "batch": int(batch), "steps": int(steps), "pack": size}
     meta.update(net.metadata)
     return RunResult(outputs=outputs, metadata=meta)

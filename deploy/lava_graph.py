@@ -1,7 +1,7 @@
 """The Lava process graph of an integer network: build it, run it (fixed_pt), read what it recorded.
 
 Used by :mod:`spikeport.deploy.lava_backend` (whose docstring describes the mapping). One call of
-:func:`run_sample` builds the processes for one sample, runs them for ``T`` steps with
+:func:`run_samples` builds the processes for one sample (or several, packed), runs them for ``T`` steps with
 ``Loihi2SimCfg(select_tag="fixed_pt")`` and always stops them.
 """
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from spikeport.emulator.errors import UnsupportedError
 from spikeport.emulator.network import Connection, LIFGroup, Network, SigmaDeltaGroup, TernaryLIFGroup
 
 from . import lava_recorder
@@ -58,12 +59,16 @@ class LavaModules:
     cfg: Any
     cond: Any
     csr: Any
+    block: Callable[[np.ndarray, int], Any]
     sparse_warning: Any
 
 
 def lava_modules() -> LavaModules:
     """The Lava modules this mapping uses, imported through the 3.11 shim."""
-    from scipy.sparse import SparseEfficiencyWarning, csr_matrix
+    from scipy.sparse import SparseEfficiencyWarning, block_diag, csr_matrix
+
+    def block(w: np.ndarray, batch: int) -> Any:
+        return block_diag([csr_matrix(w)] * batch, format="csr", dtype=np.int64)
 
     return LavaModules(
         lif=import_lava("lava.proc.lif.process"),
@@ -74,20 +79,22 @@ def lava_modules() -> LavaModules:
         cfg=import_lava("lava.magma.core.run_configs"),
         cond=import_lava("lava.magma.core.run_conditions"),
         csr=csr_matrix,
+        block=block,
         sparse_warning=SparseEfficiencyWarning,
     )
 
 
-def lif_process(L: LavaModules, g: LIFGroup) -> Any:
-    """``LIF``, ``LIFReset`` (reset_interval > 0) or ``TernaryLIF`` with the group's parameters."""
+def lif_process(L: LavaModules, g: LIFGroup, batch: int = 1) -> Any:
+    """``LIF``, ``LIFReset`` (reset_interval > 0) or ``TernaryLIF`` with the group's parameters
+    (``batch`` copies side by side, sample-major)."""
     common = dict(
-        shape=(int(g.n),),
+        shape=(int(g.n) * batch,),
         du=int(g.du),
         dv=int(g.dv),
-        bias_mant=g.bias_mant.astype(np.int64),
-        bias_exp=g.bias_exp.astype(np.int64),
-        u=g.u0.astype(np.int64),
-        v=g.v0.astype(np.int64),
+        bias_mant=np.tile(g.bias_mant.astype(np.int64), batch),
+        bias_exp=np.tile(g.bias_exp.astype(np.int64), batch),
+        u=np.tile(g.u0.astype(np.int64), batch),
+        v=np.tile(g.v0.astype(np.int64), batch),
     )
     if isinstance(g, TernaryLIFGroup):
         return L.lif.TernaryLIF(**common, vth_hi=int(g.vth), vth_lo=int(g.vth_lo))
@@ -98,13 +105,13 @@ def lif_process(L: LavaModules, g: LIFGroup) -> Any:
     return L.lif.LIF(**common, vth=int(g.vth))
 
 
-def sigma_delta_process(L: LavaModules, g: SigmaDeltaGroup) -> Any:
+def sigma_delta_process(L: LavaModules, g: SigmaDeltaGroup, batch: int = 1) -> Any:
     """``SigmaDelta`` (Lava scales vth and bias by ``2**(spike_exp + state_exp)`` itself)."""
     mode = L.sdn.ActivationMode.RELU if g.act_mode == "relu" else L.sdn.ActivationMode.UNIT
     return L.sdn.SigmaDelta(
-        shape=(int(g.n),),
+        shape=(int(g.n) * batch,),
         vth=int(g.vth),
-        bias=np.asarray(g.bias, np.int64),
+        bias=np.tile(np.asarray(g.bias, np.int64), batch),
         act_mode=mode,
         cum_error=bool(g.cum_error),
         spike_exp=int(g.spike_exp),
@@ -112,17 +119,27 @@ def sigma_delta_process(L: LavaModules, g: SigmaDeltaGroup) -> Any:
     )
 
 
-_NEURON_BUILDERS: dict[type, Callable[[LavaModules, Any], Any]] = {
+_NEURON_BUILDERS: dict[type, Callable[[LavaModules, Any, int], Any]] = {
     LIFGroup: lif_process,
     TernaryLIFGroup: lif_process,
     SigmaDeltaGroup: sigma_delta_process,
 }
 
 
-def _conn_proc(L: LavaModules, c: Connection, w: np.ndarray, delays: np.ndarray | None) -> Any:
+def _conn_proc(
+    L: LavaModules, c: Connection, w: np.ndarray, delays: np.ndarray | None, batch: int = 1
+) -> Any:
     kw = dict(weight_exp=int(c.weight_exp), num_weight_bits=int(c.num_weight_bits))
     kw["num_message_bits"] = int(c.num_message_bits)
     w = w.astype(np.int64)
+    if batch > 1:
+        # ``batch`` copies on the block diagonal of one Sparse process. Lava's sign mode of the
+        # block-diagonal csr (implicit zeros included in min/max) is that of ``w``, and zeros add
+        # nothing, so each block computes what a Dense of ``w`` computes (same clip, truncation,
+        # shift and int32 accumulation; REFERENCE §1: Sparse and Dense agree bit for bit).
+        if delays is not None:
+            raise UnsupportedError(f"Connection({c.name!r}): delayed connections run sample by sample")
+        return L.sparse.Sparse(weights=L.block(w, batch), **kw)
     if delays is None:
         return L.sparse.Sparse(weights=L.csr(w), **kw) if c.sparse else L.dense.Dense(weights=w, **kw)
     d = delays.astype(int)
@@ -174,25 +191,33 @@ class Graph:
 def build_graph(
     L: LavaModules, net: Network, x: Mapping[str, np.ndarray], pairs: list[tuple[str, str]]
 ) -> Graph:
-    """Processes and connections for one sample ``x`` (name -> (T, n)), recording ``pairs``."""
-    steps = next(iter(x.values())).shape[0]
+    """Processes and connections for the samples ``x`` (name -> (B, T, n)), recording ``pairs``.
+
+    ``B > 1`` packs the samples into one run: every group becomes ``B`` copies side by side
+    (sample-major) and every connection a block-diagonal Sparse (see :func:`_conn_proc`)."""
+    batch, steps = next(iter(x.values())).shape[:2]
     offsets, width = {}, 0
     for g in net.inputs:
         offsets[g.name], width = width, width + int(g.n)
-    data = np.concatenate([x[g.name].T for g in net.inputs], axis=0).astype(np.int32)
-    src = L.source.RingBuffer(data=data)
-    procs = {g.name: _NEURON_BUILDERS[type(g)](L, g) for g in net.groups}
+    # RingBuffer rows: sample, then input group, then channel (each sample's stacked inputs are
+    # contiguous, so a packed input connection is block-diagonal too); columns: time
+    stacked = np.concatenate([x[g.name] for g in net.inputs], axis=2)  # (B, T, width)
+    data = stacked.transpose(0, 2, 1).reshape(batch * width, steps)
+    src = L.source.RingBuffer(data=data.astype(np.int32))
+    procs = {g.name: _NEURON_BUILDERS[type(g)](L, g, batch) for g in net.groups}
     conns: dict[str, Any] = {}
     for c in net.connections:
         if c.source in offsets:
             w, d = _padded(c, offsets[c.source], width)
-            conns[c.name] = _conn_proc(L, c, w, d)
+            conns[c.name] = _conn_proc(L, c, w, d, batch)
             src.s_out.connect(conns[c.name].s_in)
         else:
-            conns[c.name] = _conn_proc(L, c, np.asarray(c.weights), c.delays)
+            conns[c.name] = _conn_proc(L, c, np.asarray(c.weights), c.delays, batch)
             procs[c.source].s_out.connect(conns[c.name].s_in)
         conns[c.name].a_out.connect(procs[c.target].a_in)
-    ties = [L.dense.Dense(weights=np.zeros((int(g.n), width), np.int64)) for g in _unreached(net)]
+    ties = [
+        L.dense.Dense(weights=np.zeros((int(g.n) * batch, width * batch), np.int64)) for g in _unreached(net)
+    ]
     for tie, g in zip(ties, _unreached(net), strict=True):
         src.s_out.connect(tie.s_in)
         tie.a_out.connect(procs[g.name].a_in)
@@ -211,24 +236,26 @@ def build_graph(
     return Graph(source=src, recorder=rec, processes=processes, slots=slots)
 
 
-def read_graph(graph: Graph, net: Network, steps: int) -> dict[str, np.ndarray]:
-    """``"<group>/<variable>"`` -> int64 (T, n) from the recorder of a graph that has run."""
+def read_graph(graph: Graph, net: Network, batch: int, steps: int) -> dict[str, np.ndarray]:
+    """``"<group>/<variable>"`` -> int64 (B, T, n) from the recorder of a graph that has run."""
     out = {}
     for group, var, indices in graph.slots:
-        total = np.zeros((steps, int(net.group(group).n)), np.int64)
+        n = int(net.group(group).n)
+        total = np.zeros((steps, batch * n), np.int64)
         for i in indices:
             total += lava_recorder.read(graph.recorder, i).reshape(total.shape)
         if var == "a_in":  # Lava's InPort sums its inputs in int32
             total = (total - INT32[0]) % (1 << 32) + INT32[0]
-        out[f"{group}/{var}"] = total
+        out[f"{group}/{var}"] = total.reshape(steps, batch, n).transpose(1, 0, 2)
     return out
 
 
-def run_sample(
+def run_samples(
     L: LavaModules, net: Network, x: Mapping[str, np.ndarray], pairs: list[tuple[str, str]]
 ) -> dict[str, np.ndarray]:
-    """Build, run (fixed_pt, ``T`` steps) and read one sample; the processes are always stopped."""
-    steps = next(iter(x.values())).shape[0]
+    """Build, run (fixed_pt, ``T`` steps) and read the samples ``x`` (name -> (B, T, n)) in one Lava
+    run (packed when B > 1); the processes are always stopped."""
+    batch, steps = next(iter(x.values())).shape[:2]
     graph = build_graph(L, net, x, pairs)
     exceptions = {p: fixed_pt_model(p) for p in graph.processes}
     if graph.recorder is not None:
@@ -238,6 +265,6 @@ def run_sample(
         with warnings.catch_warnings():  # Lava's forked processes inherit this filter
             warnings.simplefilter("ignore", L.sparse_warning)  # DelaySparse's own csr edits
             graph.source.run(condition=L.cond.RunSteps(num_steps=steps), run_cfg=cfg)
-        return read_graph(graph, net, steps)
+        return read_graph(graph, net, batch, steps)
     finally:
         graph.source.stop()

@@ -175,7 +175,9 @@ def test_recorder_records_what_lava_monitors_record() -> None:
 # ---------------------------------------------------------------- batches, progress, shutdown
 
 
-def test_batch_runs_sample_by_sample_and_leaves_no_process_behind(capsys: pytest.CaptureFixture[str]) -> None:
+def test_batch_equals_single_sample_runs_and_leaves_no_process_behind(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     before = set(multiprocessing.active_children())
     net = one_in(lif("g", vth=3, du=1000, dv=100), n_in=2, conns=[conn("c", "x", "g", [[10, 30]])])
     x = np.stack([pulse(1, 2), pulse(4, 2, 1)])
