@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args))
-    except SpikeportError as exc:
+    except (SpikeportError, OSError) as exc:  # OSError: files the user named (missing folder, ...)
         if args.debug:
             raise
         msg = str(exc).splitlines() or [type(exc).__name__]

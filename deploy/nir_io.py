@@ -98,6 +98,8 @@ def read_nir(path: str | Path) -> tuple[nir.NIRGraph, Semantics | None]:
     """Load ``path``; return the graph and the spikeport semantics stored in it (or ``None``)."""
     import h5py
 
+    if not Path(path).is_file():
+        raise NIRFileError(f"{path}: no such file")
     try:
         with h5py.File(path, "r") as f:
             if "node" not in f:

@@ -34,7 +34,22 @@ class RunResult:
     def save_npz(self, path: str | Path) -> None:
         """Write one array per ``<group>/<variable>`` plus ``__metadata__`` (JSON) to ``path``."""
         import json
+        import os
+        import tempfile
 
+        from .errors import field_error
+
+        target = Path(path)
+        if not target.parent.is_dir():
+            raise field_error("RunResult.save_npz", "path", "the folder must exist", str(target.parent))
         arrays = {k: np.asarray(v) for k, v in self.outputs.items()}
         arrays["__metadata__"] = np.array(json.dumps(dict(self.metadata), default=str))
-        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+        # write next to the target, then rename: a failed write leaves nothing half-written
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -6,6 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from spikeport.deploy import cli
@@ -64,3 +65,37 @@ def test_user_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -
             cli.main(["--debug", "fail-for-test"])
     finally:
         del cli._REGISTRY["fail-for-test"]
+
+
+def test_os_errors_on_user_files_are_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def configure(p: argparse.ArgumentParser) -> None:
+        pass
+
+    def writes_nowhere(args: argparse.Namespace) -> int:
+        with open("/nonexistent-folder/out.txt", "w"):
+            return 0
+
+    cli.command("write-for-test", help="test", configure=configure)(writes_nowhere)
+    try:
+        assert cli.main(["write-for-test"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("spikeport write-for-test: error: [Errno 2] No such file or directory")
+        assert err.count("\n") == 1
+    finally:
+        del cli._REGISTRY["write-for-test"]
+
+
+def test_save_npz_refuses_a_missing_folder_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    import numpy as np
+    from spikeport.emulator.result import RunResult
+
+    res = RunResult(outputs={"g/spikes": np.ones((1, 3, 2), np.int8)}, metadata={"backend": "x"})
+    with pytest.raises(ValidationError, match=r"RunResult\.save_npz\.path: the folder must exist"):
+        res.save_npz(tmp_path / "missing" / "o.npz")
+    res.save_npz(tmp_path / "o.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.npz"]
+    with np.load(tmp_path / "o.npz") as z:
+        np.testing.assert_array_equal(z["g/spikes"], np.ones((1, 3, 2)))
+        assert json.loads(str(z["__metadata__"])) == {"backend": "x"}
