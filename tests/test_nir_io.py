@@ -266,7 +266,7 @@ def test_not_hdf5_and_truncated(tmp_path) -> None:
     (tmp_path / "cut.nir").write_bytes(data[: len(data) // 2])
     with pytest.raises(NIRFileError):
         read_nir(tmp_path / "cut.nir")
-    with pytest.raises(NIRFileError, match="missing.nir: no such file"):
+    with pytest.raises(NIRFileError, match=r"missing\.nir: no such file"):
         read_nir(tmp_path / "missing.nir")
 
 
