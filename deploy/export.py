@@ -9,9 +9,10 @@ API::
 Nodes are named after the layer index (``"0"``, ``"1"``, ...; the same keys as ``SNN.record``), chained
 ``input -> 0 -> 1 -> ... -> output``. A rule returns either one NIR node or a nested ``nir.NIRGraph``
 (recurrent layers) plus the output shape. Linear layers always map to ``nir.Affine`` with their bias
-(zeros where the layer has none): nirtorch 2.6's default Affine mapping drops the bias (REFERENCE §2),
-and its fx tracer cannot follow a time loop, so the walker maps layers itself rather than through
-``nirtorch.torch_to_nir``.
+(zeros where the layer has none): nirtorch 2.6's default Affine mapping drops the bias (REFERENCE §2).
+:func:`export_nir` traces the per-step layer stack with ``nirtorch.torch_to_nir`` and spikeport's own
+module map (nirtorch's fx tracer cannot follow the time loop of ``SNN.forward``, but one step of the
+stack traces fine); the adapters for snnTorch and Norse use the walker :func:`sequential_to_nir`.
 """
 
 from __future__ import annotations
@@ -152,16 +153,81 @@ def sequential_to_nir(
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(metadata or {}), type_check=False)
 
 
+def _input_shapes(seq: nn.Sequential, input_shape: Shape) -> dict[int, Shape]:
+    """Each layer's per-sample input shape (by module identity), from one zero step."""
+    shapes: dict[int, Shape] = {}
+
+    def hook(mod: nn.Module, args: tuple[Any, ...]) -> None:
+        shapes[id(mod)] = tuple(int(d) for d in args[0].shape[1:])
+
+    handles = [layer.register_forward_pre_hook(hook) for layer in seq]
+    saved = [dict(getattr(layer, "state", {}) or {}) for layer in seq]
+    try:
+        with torch.no_grad():
+            for layer in seq:
+                if isinstance(layer, snn._Neuron):
+                    layer.reset_state()
+            seq(torch.zeros(1, *input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+        for layer, st in zip(seq, saved, strict=True):
+            if isinstance(layer, snn._Neuron):
+                layer.state = st
+    return shapes
+
+
+def _traced(layers: Sequence[nn.Module], input_shape: Shape, dt: float) -> nir.NIRGraph:
+    """``nirtorch.torch_to_nir`` over the per-step layer stack, with spikeport's own module map
+    (:data:`TORCH_RULES`; nirtorch's defaults are not used: its Affine drops the bias)."""
+    import nirtorch
+
+    for k, layer in enumerate(layers):
+        if type(layer) not in TORCH_RULES:
+            raise UnsupportedError(
+                f"layer {k} ({type(layer).__name__}): no NIR mapping; supported: "
+                + ", ".join(sorted(t.__name__ for t in TORCH_RULES))
+            )
+    seq = nn.Sequential(*layers)
+    shapes = _input_shapes(seq, input_shape)
+
+    def mapper(rule: Rule) -> Callable[[nn.Module], Any]:
+        return lambda mod: rule(mod, shapes[id(mod)], dt)[0]
+
+    module_map = {t: mapper(rule) for t, rule in TORCH_RULES.items()}
+    return nirtorch.torch_to_nir(seq, module_map, default_dict={}, type_check=False)
+
+
 def export_nir(
     module: snn.SNN | Sequence[nn.Module], semantics: Semantics | None = None, *, input_shape: Sequence[int]
 ) -> nir.NIRGraph:
-    """NIR graph of a :class:`~spikeport.quantize.torch_nn.SNN` (semantics: the module's own if not given)."""
+    """NIR graph of a :class:`~spikeport.quantize.torch_nn.SNN` (semantics: the module's own if not given).
+
+    The per-step layer stack is traced by ``nirtorch.torch_to_nir`` with spikeport's module map; the
+    graph is then given the walker's names (``input``, ``"0"``, ``"1"``, ..., ``output``) and typed
+    Input/Output nodes, so it equals :func:`sequential_to_nir`'s (a test checks it node by node)."""
     import json
 
     layers = list(module.layers) if isinstance(module, snn.SNN) else list(module)
     sem = semantics or (module.semantics if isinstance(module, snn.SNN) else None)
     if sem is None:
         raise UnsupportedError("export_nir: pass semantics= for a plain list of layers")
-    return sequential_to_nir(
-        layers, input_shape, TORCH_RULES, sem.dt, {METADATA_KEY: json.dumps(sem.to_dict(), sort_keys=True)}
-    )
+    x: Shape = tuple(int(d) for d in input_shape)
+    traced = _traced(layers, x, sem.dt)
+    out_shape = x
+    for layer in layers:
+        out_shape = TORCH_RULES[type(layer)](layer, out_shape, sem.dt)[1]
+    rename = {}
+    for name, node in traced.nodes.items():
+        if isinstance(node, nir.Input):
+            rename[name] = "input"
+        elif isinstance(node, nir.Output):
+            rename[name] = "output"
+        else:
+            rename[name] = name.lstrip("_")
+    nodes = {rename[k]: v for k, v in traced.nodes.items()}
+    nodes["input"] = nir.Input(input_type={"input": np.asarray(x)})
+    nodes["output"] = nir.Output(output_type={"output": np.asarray(out_shape)})
+    edges = [(rename[a], rename[b]) for a, b in traced.edges]
+    meta = {METADATA_KEY: json.dumps(sem.to_dict(), sort_keys=True)}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)

@@ -265,3 +265,43 @@ def test_norse_spikes_equal_reference(kind: str, mode: str) -> None:
     assert sem.reset == ("zero" if mode == "value" else "subtract")
     _compare(ref, run_nir(graph, x.numpy()), NORSE_COUNTS)
     assert min(NORSE_COUNTS[-len(ref) :]) > 50
+
+
+def test_nirtorch_traced_export_equals_the_layer_walker() -> None:
+    """export_nir goes through nirtorch.torch_to_nir; node for node (type, every parameter) and edge
+    for edge it must equal the plain layer walker's graph, for every module type it maps."""
+    from spikeport.deploy.export import TORCH_RULES, sequential_to_nir
+
+    torch.manual_seed(0)
+    layers = [
+        nn.Conv2d(1, 3, 3, padding=1),
+        S.LIF((3, 6, 6), beta=0.8),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(27, 8, bias=False),
+        S.CubaLIF(8, alpha=0.7, beta=0.9),
+        nn.Linear(8, 4),
+        S.IF(4),
+    ]
+    sem = semantics("nir")
+    traced = export_nir(layers, sem, input_shape=(1, 6, 6))
+    walked = sequential_to_nir(layers, (1, 6, 6), TORCH_RULES, sem.dt)
+    assert sorted(traced.nodes) == sorted(walked.nodes)
+    assert sorted(traced.edges) == sorted(walked.edges)
+    for name, want in walked.nodes.items():
+        got = traced.nodes[name]
+        assert type(got) is type(want), name
+        for field in want.__dataclass_fields__:
+            if field == "metadata":
+                continue
+            a, b = getattr(got, field), getattr(want, field)
+            if isinstance(b, dict):
+                assert a.keys() == b.keys(), (name, field)
+                for k in b:
+                    np.testing.assert_array_equal(
+                        np.asarray(a[k]), np.asarray(b[k]), err_msg=f"{name}.{field}"
+                    )
+            else:
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"{name}.{field}")
+    with pytest.raises(UnsupportedError, match=r"layer 0 \(ReLU\): no NIR mapping; supported: .*Linear"):
+        export_nir([nn.ReLU()], sem, input_shape=(4,))
