@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,11 @@ def raster_png(path: str | Path, rasters: Mapping[str, np.ndarray], *, title: st
         ax.set_ylabel(f"{name}\nneuron")
         ax.set_ylim(-0.5, s.shape[1] - 0.5)
         ax.set_title(f"{name}: {int(np.abs(s).sum())} spikes, {s.shape[1]} neurons", fontsize=9, loc="left")
+    return _finish(plt, fig, axes, path, title)
+
+
+def _finish(plt: Any, fig: Any, axes: Any, path: str | Path, title: str) -> Path:
+    """Label the shared time axis, add the title, write the PNG and close the figure."""
     axes[-1, 0].set_xlabel("time step")
     if title:
         fig.suptitle(title)
@@ -71,12 +77,5 @@ def traces_png(
             ax.plot(t + 1, np.full(t.size, top), "v", color="tab:red", ms=5, label="spike")
         ax.set_title(f"neuron {j}", fontsize=9, loc="left")
     axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    axes[-1, 0].set_xlabel("time step")
     axes[len(neurons) // 2, 0].set_ylabel(ylabel)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, axes, path, title)
