@@ -219,7 +219,7 @@ def _sample(
     ref: np.ndarray,  # (B, Nn) int64
     ring: np.ndarray,  # (B, R, Nn) int32
     nparams: np.ndarray,  # (10, Nn) int64: keep_u, keep_v, bias, hi, lo, ternary, subtract, refr, rint, roff
-    slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight row
+    slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight element (flat store)
     weights: np.ndarray,  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, 7]
     rec_s: np.ndarray,  # (B, T, Nn) int8 or (1, 1, 1)
     rec_u: np.ndarray,  # (B, T, Nn) int32 or (1, 1, 1)
@@ -283,7 +283,7 @@ def run_lif_network_parallel(
     ref: np.ndarray,  # (B, Nn) int64
     ring: np.ndarray,  # (B, R, Nn) int32
     nparams: np.ndarray,  # (10, Nn) int64: keep_u, keep_v, bias, hi, lo, ternary, subtract, refr, rint, roff
-    slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight row
+    slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight element (flat store)
     weights: np.ndarray,  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, 7]
     rec_s: np.ndarray,  # (B, T, Nn) int8 or (1, 1, 1)
     rec_u: np.ndarray,  # (B, T, Nn) int32 or (1, 1, 1)
@@ -311,7 +311,7 @@ def run_lif_network_serial(
     ref: np.ndarray,  # (B, Nn) int64
     ring: np.ndarray,  # (B, R, Nn) int32
     nparams: np.ndarray,  # (10, Nn) int64: keep_u, keep_v, bias, hi, lo, ternary, subtract, refr, rint, roff
-    slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight row
+    slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight element (flat store)
     weights: np.ndarray,  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, 7]
     rec_s: np.ndarray,  # (B, T, Nn) int8 or (1, 1, 1)
     rec_u: np.ndarray,  # (B, T, Nn) int32 or (1, 1, 1)
