@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/lava.txt Make
 	$(PIP) install --upgrade "pip>=24" "setuptools>=68"
 	$(PIP) install -c requirements/constraints.txt -r requirements/lava.txt -e ".[test]"
 	@# lava-nc's metadata says Python <3.11 and numpy <2: pip cannot waive that for one requirement,
-	@# so it is installed on its own; spikeport.deploy.lava_compat makes it import on 3.11.
+	@# so it is installed on its own; spikeport.lava.compat makes it import on 3.11.
 	$(PIP) install --no-deps --ignore-requires-python $(LAVA)
 	@# norse declares torchvision, whose PyPI wheel does not import beside the CPU torch; norse never needs it.
 	$(PIP) install --no-deps $(NORSE)
@@ -46,7 +46,7 @@ format: setup
 # The type checker reads a regular (non-editable) install: mypy cannot follow setuptools' editable finder.
 typecheck: setup
 	@rm -rf .typecheck && $(PIP) install --no-deps --no-build-isolation --target .typecheck .
-	MYPYPATH=.typecheck $(BIN)/mypy -p spikeport.emulator -p spikeport.quantize -p spikeport.deploy
+	MYPYPATH=.typecheck $(BIN)/mypy -p spikeport
 
 bench: setup
 	$(BIN)/python benchmarks/emulator_vs_lava.py

@@ -5,7 +5,7 @@ vth=10000, no bias; Bernoulli(0.1) input spikes. Measured in one run, side by si
 
 - Lava steps/s at batch 1, two ways: ``lava_unprobed_steps_per_s``, the same processes built directly
   with no probes and timed after a warm-up run (Lava's best case; the ratios use it), and
-  ``lava_run_lava_*`` from ``spikeport.deploy.lava_backend.run_lava`` recording spikes and v of every
+  ``lava_run_lava_*`` from ``spikeport.lava.backend.run_lava`` recording spikes and v of every
   group (the run that also gives the equality proof); its marginal rate removes set-up by timing a
   10-step run too: (T - 10) / (t_T - t_10).
 - emulator steps/s at batch 1 and sample-steps/s at batch 64 (same recording), best of ``--repeats``;
@@ -31,7 +31,7 @@ import tracemalloc
 from typing import Any
 
 import numpy as np
-from spikeport.emulator.engine import run
+from spikeport.emulator.engines.dispatch import run
 from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network
 
 SIZES = (700, 256, 256, 20)
@@ -85,7 +85,7 @@ def lava_unprobed_steps_per_s(net: Network, x1: np.ndarray, steps: int) -> float
     """Lava's own step rate on this network with no probes: RingBuffer -> (Dense -> LIF) x 3 built
     directly (as deploy/doctor.py does), a 10-step warm-up run (compile, process start), then the
     timed ``steps``-step run of the same processes."""
-    from spikeport.deploy.lava_compat import import_lava
+    from spikeport.lava.compat import import_lava
 
     lif_mod = import_lava("lava.proc.lif.process")
     dense_mod = import_lava("lava.proc.dense.process")
@@ -115,7 +115,7 @@ def lava_unprobed_steps_per_s(net: Network, x1: np.ndarray, steps: int) -> float
 
 
 def lava_part(net: Network, x1: np.ndarray, steps: int) -> dict[str, Any]:
-    from spikeport.deploy.lava_backend import run_lava
+    from spikeport.lava.backend import run_lava
 
     record = ("spikes", "v")
     t0 = time.perf_counter()

@@ -23,9 +23,9 @@ import time
 from typing import Any
 
 import numpy as np
-from spikeport.emulator import engine
+from spikeport.emulator.continuous.sparseprop import BalancedNetwork, simulate
+from spikeport.emulator.engines import dispatch as engine
 from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network
-from spikeport.emulator.sparseprop import BalancedNetwork, simulate
 
 
 def _per_spike(net: BalancedNetwork, method: str, spikes: int, rounds: int) -> tuple[float, float]:
@@ -50,7 +50,7 @@ def _steady_stats(net: BalancedNetwork, spikes: int) -> dict[str, float]:
     rec = simulate(net, spikes, method="tree")
     half = rec.times.size // 2
     dt = rec.times[-1] - rec.times[half]
-    from spikeport.emulator.sparseprop import SpikeRecord
+    from spikeport.emulator.continuous.sparseprop import SpikeRecord
 
     tail = SpikeRecord(times=rec.times[half:], neurons=rec.neurons[half:], phases=rec.phases, n=rec.n)
     return {

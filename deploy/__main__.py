@@ -1,7 +1,7 @@
-"""``python -m spikeport.deploy`` runs the ``spikeport`` command line."""
+"""``python -m spikeport`` runs the ``spikeport`` command line."""
 
 import sys
 
-from spikeport.deploy.cli import main
+from spikeport.cli.main import main
 
 sys.exit(main())

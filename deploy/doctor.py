@@ -14,8 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
-
-from .lava_compat import import_lava, lava_available
+from spikeport.lava.compat import import_lava, lava_available
 
 
 def package_versions() -> dict[str, str | None]:

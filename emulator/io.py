@@ -24,9 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from .errors import SpikeportError, ValidationError
-from .network import Connection, InputGroup, LIFGroup, Network, SigmaDeltaGroup, TernaryLIFGroup
+from spikeport.emulator.errors import SpikeportError, ValidationError
+from spikeport.emulator.network import (
+    Connection,
+    InputGroup,
+    LIFGroup,
+    Network,
+    SigmaDeltaGroup,
+    TernaryLIFGroup,
+)
 
 FORMAT = "spikeport-network"
 FORMAT_VERSION = 1

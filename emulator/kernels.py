@@ -19,8 +19,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
-
-from . import bits
+from spikeport.emulator import bits
 
 Guard = Callable[[str, np.ndarray, np.ndarray], None] | None
 SignMode = Literal["excitatory", "inhibitory", "mixed"]

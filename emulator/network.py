@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-
-from . import bits
-from .errors import field_error
+from spikeport.emulator import bits
+from spikeport.emulator.errors import field_error
 
 ResetMode = Literal["zero", "subtract"]
 RESET_MODES: tuple[str, ...] = ("zero", "subtract")

@@ -19,9 +19,8 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-
-from . import bits
-from .network import (
+from spikeport.emulator import bits
+from spikeport.emulator.network import (
     Connection,
     InputGroup,
     LIFGroup,

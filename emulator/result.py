@@ -3,7 +3,7 @@
 ``outputs`` maps ``"<group>/<variable>"`` to an array of shape ``(B, T, n)``: batch, time step
 (index ``i`` is Lava's time step ``i + 1``), neuron. ``state`` lets a run be resumed where it stopped
 (engine-specific; ``None`` where a backend cannot resume). ``counters`` holds activity counts when
-asked for (see :mod:`spikeport.emulator.counters`). ``metadata`` says what ran: backend, engine, mode,
+asked for (see :mod:`spikeport.emulator.energy.counters`). ``metadata`` says what ran: backend, engine, mode,
 semantics of the source model, batch size and steps.
 """
 
@@ -37,7 +37,7 @@ class RunResult:
         import os
         import tempfile
 
-        from .errors import field_error
+        from spikeport.emulator.errors import field_error
 
         target = Path(path)
         if not target.parent.is_dir():

@@ -1,9 +1,9 @@
 """Export a snnTorch model to NIR with its semantics, and show NIR reproduces it spike for spike.
 
 Builds a small seeded snnTorch network (Linear -> Leaky -> Linear -> Synaptic, random weights), exports
-it with :func:`spikeport.deploy.adapters.snntorch_to_nir` (which records snnTorch's reset and timing
+it with :func:`spikeport.nir.frameworks.snntorch_to_nir` (which records snnTorch's reset and timing
 conventions in the graph's metadata), writes the ``.nir`` file, reads it back, runs it with the float
-reference :func:`spikeport.deploy.reference.run_nir`, and compares every layer's spikes with snnTorch's
+reference :func:`spikeport.reference.run.run_nir`, and compares every layer's spikes with snnTorch's
 own forward pass.
 
     python examples/01_snntorch_export.py [--out DIR] [--steps 25] [--batch 8] [--seed 0]
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import snntorch as snn
 import torch
-from spikeport.deploy.adapters import snntorch_to_nir
-from spikeport.deploy.nir_io import read_nir, write_nir
-from spikeport.deploy.reference import run_nir
+from spikeport.nir.frameworks import snntorch_to_nir
+from spikeport.nir.io import read_nir, write_nir
+from spikeport.reference.run import run_nir
 from torch import nn
 
 

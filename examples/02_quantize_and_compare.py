@@ -3,7 +3,7 @@
 Takes a NIR file with its semantics (``--nir``, e.g. the one example 01 writes) or, by default, builds
 the same seeded snnTorch network as example 01 and exports it. For each mode it prints the quantizer's
 report summary (scales, weight exponents, warnings) and the compare report
-(:func:`spikeport.deploy.compare.format_report`): the float NIR reference against the integer
+(:func:`spikeport.report.compare.format_report`): the float NIR reference against the integer
 emulator, group by group (spike agreement, first divergence, membrane correlation).
 
     python examples/02_quantize_and_compare.py [--nir FILE] [--out DIR] [--steps 25] [--batch 16]
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import snntorch as snn
 import torch
-from spikeport.deploy.adapters import snntorch_to_nir
-from spikeport.deploy.compare import compare, format_report
-from spikeport.deploy.nir_io import read_nir
 from spikeport.emulator.io import save_network
-from spikeport.quantize.mapping import quantize
+from spikeport.nir.frameworks import snntorch_to_nir
+from spikeport.nir.io import read_nir
+from spikeport.quantize.quantize_nir import quantize
+from spikeport.report.compare import compare, format_report
 from torch import nn
 
 

@@ -2,7 +2,7 @@
 
 Builds a seeded 64 -> 48 -> 10 LIF network with spikeport's own torch modules (random weights, NIR
 semantics), exports it to NIR, quantizes it to 8-bit fixed point, runs it on the emulator with spikes,
-``u`` and ``v`` recorded, and prints :func:`spikeport.deploy.energy_report.format_text` for the default
+``u`` and ``v`` recorded, and prints :func:`spikeport.report.energy.format_text` for the default
 profiles (Loihi 1, SANA-FE's Loihi model, TrueNorth, and dense ANN baselines). Writes the bar chart
 ``energy.png`` and the JSON report into ``--out``.
 
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from spikeport.deploy import energy_report as er
-from spikeport.deploy.export import export_nir
-from spikeport.emulator.engine import run
-from spikeport.quantize.mapping import encode_inputs, quantize
+from spikeport.emulator.engines.dispatch import run
+from spikeport.nir.export import export_nir
+from spikeport.quantize.quantize_nir import encode_inputs, quantize
 from spikeport.quantize.semantics import semantics
-from spikeport.quantize.torch_nn import LIF, SNN
+from spikeport.quantize.training.neurons import LIF, SNN
+from spikeport.report import energy as er
 from torch import nn
 
 

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from spikeport.deploy.export import export_nir
-from spikeport.deploy.reference import run_nir
-from spikeport.emulator.engine import run
+from spikeport.emulator.engines.dispatch import run
 from spikeport.emulator.io import save_network
+from spikeport.nir.export import export_nir
 from spikeport.quantize import encode_inputs, quantize
-from spikeport.quantize import torch_nn as snn
 from spikeport.quantize.semantics import semantics
+from spikeport.quantize.training import neurons as snn
+from spikeport.reference.run import run_nir
 from torch import nn
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"

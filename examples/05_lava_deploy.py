@@ -2,7 +2,7 @@
 
 Builds the seeded 64 -> 48 -> 10 LIF network of example 03 (NIR semantics: zero reset, which Lava's LIF
 runs as it is), quantizes it for ``target="lava"``, runs the same input spikes through
-:func:`spikeport.deploy.lava_backend.run_lava` and :func:`spikeport.emulator.engine.run` recording
+:func:`spikeport.lava.backend.run_lava` and :func:`spikeport.emulator.engines.dispatch.run` recording
 spikes, ``u`` and ``v`` of every group, checks ``np.array_equal`` on every recorded variable, and prints
 the throughput of both (sample-steps per second, Lava's process start-up included).
 
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from spikeport.deploy.export import export_nir
-from spikeport.deploy.lava_backend import run_lava
-from spikeport.emulator.engine import run
+from spikeport.emulator.engines.dispatch import run
 from spikeport.emulator.io import save_network
-from spikeport.quantize.mapping import encode_inputs, quantize
+from spikeport.lava.backend import run_lava
+from spikeport.nir.export import export_nir
+from spikeport.quantize.quantize_nir import encode_inputs, quantize
 from spikeport.quantize.semantics import semantics
-from spikeport.quantize.torch_nn import LIF, SNN
+from spikeport.quantize.training.neurons import LIF, SNN
 from torch import nn
 
 RECORD = ("spikes", "u", "v")

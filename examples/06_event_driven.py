@@ -5,7 +5,7 @@
    on the event engine (``run(..., engine="event")``, which only updates neurons that received input
    or are not at rest). Prints both wall times, the fraction of neuron updates the event engine did, and
    checks that every output and the final ``u``/``v`` are equal.
-2. SparseProp (:mod:`spikeport.emulator.sparseprop`): a balanced inhibitory LIF network simulated
+2. SparseProp (:mod:`spikeport.emulator.continuous.sparseprop`): a balanced inhibitory LIF network simulated
    exactly, event by event, with the O(K log N)-per-spike heap method and the O(N)-per-spike naive
    reference; the two give the same spikes (same neurons, same times).
 
@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from spikeport.emulator.engine import run
+from spikeport.emulator.continuous.sparseprop import BalancedNetwork, simulate
+from spikeport.emulator.engines.dispatch import run
 from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network
-from spikeport.emulator.sparseprop import BalancedNetwork, simulate
 
 
 def sparse_network(n: int, n_in: int, rng: np.random.Generator) -> Network:

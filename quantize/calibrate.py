@@ -1,7 +1,7 @@
 """Bounds on a_in, u and v, and the scale that uses the bits without overflowing them.
 
 All bounds are per neuron in float v units (v measured from v_reset), for the neuron form of
-:mod:`spikeport.quantize.mapping`. Two sources:
+:mod:`spikeport.quantize.quantize_nir`. Two sources:
 
 - static (worst case): every source at its largest output at once,
   ``a = sum_j |u_gain_i M_ij| x_max_j``; ``u = a`` (no current state) or ``a / alpha_u``;
@@ -183,7 +183,7 @@ def observe(
     net: Any, inputs: Mapping[str, np.ndarray], *, mode: str, spiking: Mapping[str, bool]
 ) -> dict[str, Observation]:
     """Run ``net`` in the emulator (``mode`` "float" or "fixed") and collect per-group peaks and rates."""
-    from spikeport.emulator.engine import run
+    from spikeport.emulator.engines.dispatch import run
 
     res = run(net, dict(inputs), record=("spikes", "u", "v", "a_in"), mode=mode)
     out: dict[str, Observation] = {}

@@ -159,8 +159,8 @@ def _mean_or_none(x: np.ndarray | None) -> float | None:
 
 
 def _headroom(bounds: Any, scale: np.ndarray, spiking: bool) -> dict[str, float]:
-    from . import calibrate as cal
-    from .fixed import headroom_bits
+    from spikeport.quantize import calibrate as cal
+    from spikeport.quantize.fixed_point import headroom_bits
 
     v_lim = cal.V_LIM_SPIKING if spiking else cal.V_LIM_READOUT
     return {
@@ -186,8 +186,8 @@ def build_report(
     rates: Any,
 ) -> QuantReport:
     """Per-group and per-connection figures and every warning (see :data:`WARNING_CODES`)."""
-    from . import fixed
-    from .calibrate import static_bounds
+    from spikeport.quantize import fixed_point as fixed
+    from spikeport.quantize.calibrate import static_bounds
 
     warns = list(warnings)
     groups = []

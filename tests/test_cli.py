@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from spikeport.deploy import cli
+from spikeport.cli import main as cli
 from spikeport.emulator.errors import ValidationError
 
 
@@ -22,7 +22,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_python_dash_m_entry_point() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "spikeport.deploy", "--version"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "spikeport", "--version"], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("spikeport ")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from spikeport.deploy import cli
+from spikeport.cli import main as cli
 from spikeport.emulator.io import save_network
 from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network
 
@@ -114,7 +114,7 @@ def test_nir_model_semantics_overrides(tmp_path: Path) -> None:
     """Input -> Affine(2 I) -> IF(theta 1). Stored/default: zero reset, v > theta -> one spike.
     ``--reset subtract --threshold '>='``: v = 2 spikes and keeps 1; 1 >= 1 spikes again, then v = 0."""
     import nir
-    from spikeport.deploy.nir_io import write_nir
+    from spikeport.nir.io import write_nir
 
     affine = nir.Affine(weight=2 * np.eye(2, dtype=np.float32), bias=np.zeros(2, np.float32))
     neuron = nir.IF(r=np.ones(2, np.float32), v_threshold=np.ones(2, np.float32))
@@ -134,7 +134,7 @@ def test_nir_model_semantics_overrides(tmp_path: Path) -> None:
 def test_python_dash_m_runs_the_command(files: dict[str, Path]) -> None:
     argv = ["run", str(files["net"]), "--input", str(files["x"]), "-o", str(files["out"]), "--record", "v"]
     proc = subprocess.run(
-        [sys.executable, "-m", "spikeport.deploy", *argv], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "spikeport", *argv], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("spikeport run: emulator") and "spikes: none recorded" in proc.stdout
@@ -145,7 +145,7 @@ def test_python_dash_m_runs_the_command(files: dict[str, Path]) -> None:
 def test_nir_model_runs_the_float_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Input -> Affine(2 I) -> IF(theta 1): v = 2 > 1 at the input's own step (no Dense delay), then 0."""
     import nir
-    from spikeport.deploy.nir_io import write_nir
+    from spikeport.nir.io import write_nir
 
     affine = nir.Affine(weight=2 * np.eye(2, dtype=np.float32), bias=np.zeros(2, np.float32))
     neuron = nir.IF(r=np.ones(2, np.float32), v_threshold=np.ones(2, np.float32))

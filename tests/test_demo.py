@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from spikeport.deploy import cli
-from spikeport.deploy.demo import DemoConfig, load_data, predict
+from spikeport.cli import main as cli
+from spikeport.demo.pipeline import DemoConfig, load_data, predict
 from spikeport.emulator.errors import ValidationError
 
 

@@ -11,9 +11,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from spikeport.deploy.lava_backend import run_lava
 from spikeport.emulator import bits
-from spikeport.emulator.engine import run
+from spikeport.emulator.engines.dispatch import run
 from spikeport.emulator.network import LIFGroup, Network, SigmaDeltaGroup, TernaryLIFGroup
 from spikeport.emulator.randnet import (
     merge_inputs,
@@ -22,6 +21,7 @@ from spikeport.emulator.randnet import (
     random_network,
     split_outputs,
 )
+from spikeport.lava.backend import run_lava
 
 RECORD = ("spikes", "u", "v", "a_in", "sigma", "act", "residue", "error")
 #: default suite: 4 Lava runs x 50 configurations of 1-2 groups, 8 steps each (Lava's cost is about

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from spikeport.emulator import Connection, InputGroup, LIFGroup, Network, ValidationError
-from spikeport.emulator.energy import (
+from spikeport.emulator.energy.estimate import (
     ann_dense_energy,
     builtin_profiles,
     estimate,
     load_profile,
     profile_from_dict,
 )
-from spikeport.emulator.neurobench_view import neurobench_ops
-from spikeport.emulator.synops import activity_from_spikes, count_synops
+from spikeport.emulator.energy.neurobench import neurobench_ops
+from spikeport.emulator.energy.synops import activity_from_spikes, count_synops
 
 
 def test_builtin_profiles_cite_every_number_and_have_no_loihi2() -> None:
@@ -150,7 +150,7 @@ def test_energy_breakdown_by_hand() -> None:
 
 
 def test_report_text_json_and_plot(tmp_path: Path) -> None:
-    from spikeport.deploy.energy_report import energy_report, format_text, plot_png, to_json
+    from spikeport.report.energy import energy_report, format_text, plot_png, to_json
 
     net, spikes, states = small_run()
     rep = energy_report(net, spikes, states=states, profiles=["loihi1", "ann-fp32"])
@@ -169,7 +169,7 @@ def test_report_text_json_and_plot(tmp_path: Path) -> None:
 
 
 def test_float_run_is_counted_on_the_networks_synapses() -> None:
-    from spikeport.deploy.energy_report import report_from_float_run
+    from spikeport.report.energy import report_from_float_run
 
     net, spikes, _ = small_run()
     outputs = {"hidden/spikes": spikes["h"].astype(np.float32), "o/spikes": spikes["o"]}
@@ -183,8 +183,9 @@ def test_float_run_is_counted_on_the_networks_synapses() -> None:
 def test_cli_energy_json_text_and_plot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("spikeport.emulator.engine")
-    from spikeport.deploy import cli, cmd_energy
+    pytest.importorskip("spikeport.emulator.engines.dispatch")
+    from spikeport.cli import energy as cmd_energy
+    from spikeport.cli import main as cli
 
     net, spikes, _ = small_run()
     monkeypatch.setattr(cmd_energy, "load_network", lambda path: net)

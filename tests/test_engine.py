@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from spikeport.emulator import engine_dense
-from spikeport.emulator.engine import ENGINES, register_engine, run
+from spikeport.emulator.engines import dense as engine_dense
+from spikeport.emulator.engines.dispatch import ENGINES, register_engine, run
 from spikeport.emulator.errors import FixedPointOverflowError, UnsupportedError, ValidationError
 from spikeport.emulator.network import (
     Connection,

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spikeport.emulator import bits, engine
+from spikeport.emulator import bits
+from spikeport.emulator.engines import dispatch as engine
+from spikeport.emulator.engines.event_kernels import ff
 from spikeport.emulator.errors import UnsupportedError
-from spikeport.emulator.event_engine_kernels import ff
 from spikeport.emulator.kernels import wrap32
 from spikeport.emulator.network import (
     Connection,

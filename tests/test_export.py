@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from spikeport.deploy.adapters import norse_to_nir, snntorch_to_nir
-from spikeport.deploy.export import export_nir
-from spikeport.deploy.nir_io import read_nir, write_nir
-from spikeport.deploy.reference import run_nir
 from spikeport.emulator.errors import UnsupportedError
-from spikeport.quantize import torch_nn as S
+from spikeport.nir.export import export_nir
+from spikeport.nir.frameworks import norse_to_nir, snntorch_to_nir
+from spikeport.nir.io import read_nir, write_nir
 from spikeport.quantize.semantics import semantics
+from spikeport.quantize.training import neurons as S
+from spikeport.reference.run import run_nir
 from torch import nn
 
 B, T = 8, 40
@@ -270,7 +270,7 @@ def test_norse_spikes_equal_reference(kind: str, mode: str) -> None:
 def test_nirtorch_traced_export_equals_the_layer_walker() -> None:
     """export_nir goes through nirtorch.torch_to_nir; node for node (type, every parameter) and edge
     for edge it must equal the plain layer walker's graph, for every module type it maps."""
-    from spikeport.deploy.export import TORCH_RULES, sequential_to_nir
+    from spikeport.nir.export import TORCH_RULES, sequential_to_nir
 
     torch.manual_seed(0)
     layers = [

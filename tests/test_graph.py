@@ -5,7 +5,7 @@ from __future__ import annotations
 import nir
 import numpy as np
 import pytest
-from spikeport.quantize.graph import (
+from spikeport.quantize.graph.flatten import (
     SUPPORTED_TYPES,
     DanglingEdgeError,
     GraphError,

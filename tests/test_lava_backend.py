@@ -11,9 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from spikeport.deploy import lava_graph, lava_recorder
-from spikeport.deploy.lava_backend import check_supported, run_lava
-from spikeport.deploy.lava_compat import import_lava
 from spikeport.emulator.errors import UnsupportedError, ValidationError
 from spikeport.emulator.network import (
     Connection,
@@ -23,6 +20,10 @@ from spikeport.emulator.network import (
     SigmaDeltaGroup,
     TernaryLIFGroup,
 )
+from spikeport.lava import process_graph as lava_graph
+from spikeport.lava import recorder as lava_recorder
+from spikeport.lava.backend import check_supported, run_lava
+from spikeport.lava.compat import import_lava
 
 pytestmark = pytest.mark.lava
 T = 8

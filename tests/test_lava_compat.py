@@ -8,8 +8,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from spikeport.deploy import doctor, lava_compat
+from spikeport import doctor
 from spikeport.emulator.errors import MissingDependencyError
+from spikeport.lava import compat as lava_compat
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
@@ -29,7 +30,7 @@ def test_shim_imports_lava_after_the_program_chose_another_start_method() -> Non
         """
         import multiprocessing as mp
         mp.set_start_method("spawn")
-        from spikeport.deploy.lava_compat import import_lava
+        from spikeport.lava.compat import import_lava
         dense = import_lava("lava.proc.dense.process")
         from lava.magma.compiler import var_model
         assert var_model.ByteEncoder is not None

@@ -1,4 +1,8 @@
-"""Imports only go down: emulator <- quantize <- deploy (DESIGN.md). Checked on the source, statically."""
+"""Imports only go down: emulator <- quantize <- the root package in deploy/ (docs/architecture.md).
+
+Checked on the source, statically. ``spikeport.emulator`` lives in emulator/, ``spikeport.quantize`` in quantize/,
+and every other ``spikeport.*`` module (the front door, NIR, Lava, reports, CLI) in deploy/.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {"emulator": 1, "quantize": 2, "deploy": 3}
+#: the import path of each layer's folder
+PACKAGE = {"emulator": ["spikeport", "emulator"], "quantize": ["spikeport", "quantize"], "deploy": ["spikeport"]}
+
+
+def _layer_of(mod: str) -> int | None:
+    """The layer a ``spikeport`` module belongs to (None for third-party modules)."""
+    parts = mod.split(".")
+    if parts[0] != "spikeport":
+        return None
+    if len(parts) > 1 and parts[1] in ("emulator", "quantize"):
+        return LAYERS[parts[1]]
+    return LAYERS["deploy"]
 #: third-party packages a layer may not import (the emulator knows nothing of NIR, torch or Lava)
 FORBIDDEN = {
     "emulator": {"torch", "nir", "nirtorch", "lava", "snntorch", "norse"},
@@ -19,7 +35,7 @@ FORBIDDEN = {
 
 def _imports(path: Path, layer: str, root: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    pkg_parts = ["spikeport", layer, *path.relative_to(root / layer).parts[:-1]]
+    pkg_parts = [*PACKAGE[layer], *path.relative_to(root / layer).parts[:-1]]
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -39,11 +55,11 @@ def violations(layer: str, root: Path = ROOT) -> list[str]:
     bad = []
     for path in sorted((root / layer).rglob("*.py")):
         for mod in _imports(path, layer, root):
-            parts = mod.split(".")
-            if parts[0] == "spikeport" and len(parts) > 1 and parts[1] in LAYERS:
-                if LAYERS[parts[1]] > LAYERS[layer]:
+            target = _layer_of(mod)
+            if target is not None:
+                if target > LAYERS[layer]:
                     bad.append(f"{path.relative_to(root)} imports {mod}")
-            elif parts[0] in FORBIDDEN[layer]:
+            elif mod.split(".")[0] in FORBIDDEN[layer]:
                 bad.append(f"{path.relative_to(root)} imports {mod}")
     return sorted(set(bad))
 
@@ -55,12 +71,12 @@ def test_layer_imports_only_go_down(layer: str) -> None:
 
 def test_checker_catches_upward_and_forbidden_imports(tmp_path: Path) -> None:
     (tmp_path / "emulator" / "sub").mkdir(parents=True)
-    (tmp_path / "emulator" / "sub" / "bad.py").write_text("from ...deploy import cli\nimport torch\n")
+    (tmp_path / "emulator" / "sub" / "bad.py").write_text("from ...cli import main\nimport torch\n")
     (tmp_path / "quantize").mkdir()
-    (tmp_path / "quantize" / "bad.py").write_text("from spikeport.deploy.cli import main\n")
+    (tmp_path / "quantize" / "bad.py").write_text("from spikeport.cli.main import main\n")
     assert violations("emulator", tmp_path) == [
-        "emulator/sub/bad.py imports spikeport.deploy",
-        "emulator/sub/bad.py imports spikeport.deploy.cli",
+        "emulator/sub/bad.py imports spikeport.cli",
+        "emulator/sub/bad.py imports spikeport.cli.main",
         "emulator/sub/bad.py imports torch",
     ]
-    assert violations("quantize", tmp_path)[0] == "quantize/bad.py imports spikeport.deploy.cli"
+    assert violations("quantize", tmp_path)[0] == "quantize/bad.py imports spikeport.cli.main"

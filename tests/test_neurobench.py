@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from spikeport.emulator import Connection, InputGroup, LIFGroup, Network
-from spikeport.emulator.neurobench_view import neurobench_ops
+from spikeport.emulator.energy.neurobench import neurobench_ops
 
 torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")

@@ -7,8 +7,8 @@ import warnings
 import h5py
 import numpy as np
 import pytest
-from spikeport.deploy.nir_io import NIRRepairWarning, read_nir, write_nir
 from spikeport.emulator.errors import SpikeportError
+from spikeport.nir.io import NIRRepairWarning, read_nir, write_nir
 
 
 def _zoo():  # the every-node graph of test_nir_io (loaded by path: tests are not a package)

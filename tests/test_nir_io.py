@@ -10,8 +10,8 @@ import h5py
 import nir
 import numpy as np
 import pytest
-from spikeport.deploy.cli import main
-from spikeport.deploy.nir_io import (
+from spikeport.cli.main import main
+from spikeport.nir.io import (
     NIRFileError,
     NIRRepairWarning,
     add_semantics_args,
@@ -20,9 +20,9 @@ from spikeport.deploy.nir_io import (
     suggest_convention,
     write_nir,
 )
-from spikeport.deploy.reference import run_nir
-from spikeport.quantize.graph import DanglingEdgeError, NonFiniteError, UnsupportedNodeError
+from spikeport.quantize.graph.flatten import DanglingEdgeError, NonFiniteError, UnsupportedNodeError
 from spikeport.quantize.semantics import semantics
+from spikeport.reference.run import run_nir
 
 R = np.random.default_rng(3)
 

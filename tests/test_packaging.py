@@ -40,7 +40,7 @@ def test_every_folder_with_init_is_listed_in_packages() -> None:
     assert found == listed, f"missing from packages: {found - listed}; listed but absent: {listed - found}"
 
 
-def test_no_root_init_and_no_tests_init() -> None:
+def test_no_repository_root_init_and_no_tests_init() -> None:
     assert not (ROOT / "__init__.py").exists()
     assert not (ROOT / "tests" / "__init__.py").exists()
 
@@ -65,9 +65,10 @@ def test_wheel_contains_all_subpackages(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("spikeport-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for sub in ("emulator", "quantize", "deploy"):
+    for sub in ("emulator", "emulator/engines", "emulator/energy", "quantize", "quantize/graph", "cli", "lava", "nir"):
         assert f"spikeport/{sub}/__init__.py" in names, sub
-    assert "spikeport/__init__.py" not in names  # PEP 420 namespace
-    assert any(n.startswith("spikeport/deploy/cli.py") for n in names)
+    assert "spikeport/__init__.py" in names  # the front door, from deploy/
+    assert "spikeport/emulator/energy/profiles/loihi1.toml" in names
+    assert any(n.startswith("spikeport/cli/main.py") for n in names)
     entry = [n for n in names if n.endswith("entry_points.txt")]
-    assert entry and "spikeport = spikeport.deploy.cli:main" in zipfile.ZipFile(wheel).read(entry[0]).decode()
+    assert entry and "spikeport = spikeport.cli.main:main" in zipfile.ZipFile(wheel).read(entry[0]).decode()

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from spikeport.deploy.cli import main
-from spikeport.deploy.compare import compare, group_metrics
-from spikeport.deploy.nir_io import write_nir
+from spikeport.cli.main import main
 from spikeport.emulator.io import load_network
+from spikeport.nir.io import write_nir
+from spikeport.report.compare import compare, group_metrics
 from torch import nn
 
 
@@ -26,7 +26,7 @@ def _snntorch_model():
     ]
     with torch.no_grad():
         layers[2].weight.mul_(3)
-    from spikeport.deploy.adapters import snntorch_to_nir
+    from spikeport.nir.frameworks import snntorch_to_nir
 
     return snntorch_to_nir(layers, (20,))
 
@@ -39,7 +39,7 @@ def _norse_model():
     with torch.no_grad():
         layers[0].weight.mul_(8)
         layers[2].weight.mul_(8)
-    from spikeport.deploy.adapters import norse_to_nir
+    from spikeport.nir.frameworks import norse_to_nir
 
     return norse_to_nir(layers, (20,))
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from spikeport.deploy.export import export_nir
-from spikeport.deploy.reference import run_nir
-from spikeport.emulator.engine import run
+from spikeport.emulator.engines.dispatch import run
+from spikeport.nir.export import export_nir
 from spikeport.quantize import encode_inputs, quantize_pair
-from spikeport.quantize import torch_nn as snn
 from spikeport.quantize.semantics import semantics
+from spikeport.quantize.training import neurons as snn
+from spikeport.reference.run import run_nir
 from torch import nn
 
 T = 12

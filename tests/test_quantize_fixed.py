@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from spikeport.quantize import fixed
+from spikeport.quantize import fixed_point as fixed
 
 
 def test_dv_du_lava_plus_one_quirk():
@@ -34,7 +34,7 @@ def test_decay_to_shift_gives_powers_of_two():
 
 
 def _lava_truncate(w, bits_=8):
-    from spikeport.deploy.lava_compat import import_lava
+    from spikeport.lava.compat import import_lava
 
     wu = import_lava("lava.utils.weightutils")
     mode = wu.determine_sign_mode(w)

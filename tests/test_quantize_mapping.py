@@ -12,11 +12,11 @@ import copy
 import nir
 import numpy as np
 import pytest
-from spikeport.deploy.reference import run_nir
-from spikeport.emulator.engine import run
+from spikeport.emulator.engines.dispatch import run
 from spikeport.emulator.errors import UnsupportedError
 from spikeport.quantize import encode_inputs, quantize, quantize_pair
 from spikeport.quantize.semantics import semantics
+from spikeport.reference.run import run_nir
 
 RNG = np.random.default_rng(7)
 
@@ -298,7 +298,7 @@ def test_decay_and_threshold_integers():
 
 
 def test_weights_are_what_lava_keeps():
-    from spikeport.quantize.fixed import lava_weights
+    from spikeport.quantize.fixed_point import lava_weights
 
     net, _ = quantize(conv_graph(), "nir", weight_bits=6)
     for c in net.connections:
@@ -369,7 +369,7 @@ def test_graded_input_calibration_picks_exact_scale():
 @pytest.mark.lava
 def test_quantized_network_runs_bit_exact_on_lava():
     # bias unit (Cuba bias), DelayDense (skip connection) and mixed-sign 8-bit weights, on Lava fixed_pt
-    from spikeport.deploy.lava_backend import run_lava
+    from spikeport.lava.backend import run_lava
 
     n = 6
     nodes = {

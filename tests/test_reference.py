@@ -7,9 +7,9 @@ import itertools
 import nir
 import numpy as np
 import pytest
-from spikeport.deploy.reference import run_nir
 from spikeport.emulator.errors import ValidationError
 from spikeport.quantize.semantics import semantics
+from spikeport.reference.run import run_nir
 
 RNG = np.random.default_rng(7)
 

@@ -11,7 +11,7 @@ import pytest
 from spikeport.emulator import Connection, InputGroup, LIFGroup, Network, UnsupportedError
 
 sanafe = pytest.importorskip("sanafe")
-engine = pytest.importorskip("spikeport.emulator.engine")
+engine = pytest.importorskip("spikeport.emulator.engines.dispatch")
 
 
 def network(rng: np.random.Generator, *, reset: str = "subtract") -> Network:
@@ -34,8 +34,8 @@ def network(rng: np.random.Generator, *, reset: str = "subtract") -> Network:
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 def test_energy_matches_sanafe(reset: str) -> None:
-    from spikeport.deploy.energy_report import report_from_run
-    from spikeport.deploy.sanafe_bridge import run_sanafe
+    from spikeport.report.energy import report_from_run
+    from spikeport.report.sanafe import run_sanafe
 
     rng = np.random.default_rng(7)
     net = network(rng, reset=reset)
@@ -54,7 +54,7 @@ def test_energy_matches_sanafe(reset: str) -> None:
 
 
 def test_bridge_refuses_what_sanafe_cannot_model() -> None:
-    from spikeport.deploy.sanafe_bridge import run_sanafe
+    from spikeport.report.sanafe import run_sanafe
 
     net = Network(
         inputs=(InputGroup(name="in", n=1),),

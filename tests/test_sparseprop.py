@@ -7,10 +7,16 @@ import math
 
 import numpy as np
 import pytest
+from spikeport.emulator.continuous.exact_lif import (
+    LIFLayer,
+    Spikes,
+    discretization_error,
+    euler_run,
+    exact_run,
+)
+from spikeport.emulator.continuous.sparseprop import BalancedNetwork, SpikeRecord, simulate
+from spikeport.emulator.continuous.sparseprop_kernels import LIF, QIF, ptc
 from spikeport.emulator.errors import ValidationError
-from spikeport.emulator.sparseprop import BalancedNetwork, SpikeRecord, simulate
-from spikeport.emulator.sparseprop_ff import LIFLayer, Spikes, discretization_error, euler_run, exact_run
-from spikeport.emulator.sparseprop_kernels import LIF, QIF, ptc
 
 
 def test_lif_heap_matches_naive_spike_for_spike() -> None:

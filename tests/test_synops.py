@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from spikeport.emulator import Connection, InputGroup, LIFGroup, Network, ValidationError
-from spikeport.emulator.neurobench_view import layer_ops, neurobench_ops
-from spikeport.emulator.synops import activity_from_counters, activity_from_spikes, count_synops
+from spikeport.emulator.energy.neurobench import layer_ops, neurobench_ops
+from spikeport.emulator.energy.synops import activity_from_counters, activity_from_spikes, count_synops
 
 
 def lif(name: str, n: int, **kw: object) -> LIFGroup:
@@ -257,7 +257,7 @@ def test_neurobench_batch_rule_versus_per_sample() -> None:
 
 
 def test_counts_from_engine_counters_match_counts_from_spikes() -> None:
-    engine = pytest.importorskip("spikeport.emulator.engine")
+    engine = pytest.importorskip("spikeport.emulator.engines.dispatch")
     rng = np.random.default_rng(3)
     net = Network(
         inputs=(InputGroup(name="in", n=6),),

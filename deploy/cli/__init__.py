@@ -1,0 +1,1 @@
+"""The spikeport command line: argparse only, one module per command."""

@@ -1,0 +1,208 @@
+"""Run an integer :class:`~spikeport.emulator.network.Network` on Lava (lava-nc 0.10.0, fixed_pt).
+
+``run_lava(net, inputs, record=...)`` takes the emulator's inputs and returns the emulator's output
+structure (``"<group>/<variable>"`` -> ``(B, T, n)``), aligned step for step: a Lava ``RingBuffer``
+emits ``data[:, t-1]`` at step ``t`` and a Dense delivers one step later, which is exactly the
+network's documented timing, so Lava step ``t`` is output index ``t - 1`` with no shift.
+
+Mapping (one Lava process per record):
+
+- every InputGroup -> one shared ``RingBuffer`` holding all input channels stacked (int32 payloads);
+  a connection from an input group sees the whole buffer through zero-padded weights. Zeros change
+  neither Lava's sign mode (min >= 0 / max <= 0) nor any sum, so the arithmetic is that of a
+  per-group source; the shared source ties every part of the network (and of merged networks) into
+  one process graph, which Lava needs to run them in one go. A neuron group that no input reaches
+  gets an all-zero Dense from the source for the same reason.
+- Connection -> ``Dense`` / ``Sparse`` (``sparse=True``) / ``DelayDense`` / ``DelaySparse``
+  (``delays`` set), with weight_exp, num_weight_bits and num_message_bits passed on.
+- LIFGroup -> ``LIF`` (``LIFReset`` when reset_interval > 0); TernaryLIFGroup -> ``TernaryLIF``;
+  SigmaDeltaGroup -> ``SigmaDelta``. Several connections into one group are summed by Lava's InPort.
+- recorded variables -> one :mod:`~spikeport.lava.recorder` process for the whole run, which
+  reads Vars and OutPorts exactly as Lava's ``Monitor`` does (one Monitor per variable would cost one
+  OS process each). ``spikes`` is the ``s_out`` port; ``u``/``v`` and the sigma-delta
+  ``sigma``/``act``/``residue``/``error`` are Lava Vars. ``a_in`` is not a Lava Var: it is computed
+  from the recorded ``a_out`` port of every incoming connection, summed in int32 as Lava's InPort
+  does (what the neuron received, observed, not re-modelled).
+
+Lava has no batch: up to ``max_pack`` samples run side by side in one Lava run (every group ``B``
+copies wide, every connection a block-diagonal Sparse), or sample by sample when a connection has
+delays; processes are always stopped. What Lava fixed_pt cannot do raises :class:`UnsupportedError` (see :func:`check_supported`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from spikeport.emulator.errors import UnsupportedError, ValidationError, field_error
+from spikeport.emulator.network import (
+    LIFGroup,
+    Network,
+    SigmaDeltaGroup,
+    TernaryLIFGroup,
+)
+from spikeport.emulator.result import RunResult
+from spikeport.lava.process_graph import INT32, LAVA_NAMES, lava_modules, run_samples
+
+# ---------------------------------------------------------------- what Lava cannot run
+
+
+def _lif_refusals(g: LIFGroup) -> list[str]:
+    obj = f"{type(g).__name__}({g.name!r})"
+    out = []
+    if g.reset != "zero":
+        out.append(f"{obj}.reset={g.reset!r}: Lava's fixed_pt LIF models only reset v to 0")
+    if g.refractory:
+        out.append(f"{obj}.refractory={g.refractory}: LIFRefractory has no fixed_pt model in lava-nc 0.10.0")
+    if g.reset_interval and isinstance(g, TernaryLIFGroup):
+        out.append(f"{obj}.reset_interval: Lava has no TernaryLIF with periodic reset")
+    return out
+
+
+def _sd_refusals(g: SigmaDeltaGroup) -> list[str]:
+    obj = f"SigmaDeltaGroup({g.name!r})"
+    out = []
+    if g.corrected:
+        out.append(f"{obj}.corrected=True: lava-nc 0.10.0 has no corrected SigmaDelta (upstream PR #875)")
+    scale = 1 << (int(g.spike_exp) + int(g.state_exp))
+    big = max([abs(int(g.vth)), *np.abs(np.asarray(g.bias, np.int64)).tolist()]) * scale
+    if big > INT32[1]:
+        out.append(f"{obj}: vth/bias scaled by 2**(spike_exp + state_exp) overflow Lava's int32 Vars")
+    return out
+
+
+_REFUSALS: dict[type, Callable[[Any], list[str]]] = {
+    LIFGroup: _lif_refusals,
+    TernaryLIFGroup: _lif_refusals,
+    SigmaDeltaGroup: _sd_refusals,
+}
+
+
+def check_supported(net: Network) -> None:
+    """Raise :class:`UnsupportedError` listing every feature of ``net`` that Lava fixed_pt lacks."""
+    problems: list[str] = []
+    if not net.is_integer:
+        try:
+            net.require_integer()
+        except ValidationError as exc:
+            problems.append(f"non-integer values: Lava fixed_pt runs integer networks only ({exc})")
+    for g in net.groups:
+        refuse = _REFUSALS.get(type(g))
+        if refuse is None:
+            supported = ", ".join(t.__name__ for t in _REFUSALS)
+            problems.append(
+                f"{type(g).__name__}({g.name!r}): unsupported group type (supported: {supported})"
+            )
+        else:
+            problems += refuse(g)
+    if problems:
+        raise UnsupportedError("cannot run on Lava fixed_pt:\n" + "\n".join(problems))
+
+
+# ---------------------------------------------------------------- inputs and record
+
+
+def normalize_inputs(net: Network, inputs: Any) -> dict[str, np.ndarray]:
+    """``{input name: int64 (B, T, n)}`` from a (T, n) / (B, T, n) array (one input group) or a
+    mapping of them (every input group named); all with the same B and T. The emulator's rules:
+    binary groups take 0/1, graded ones ``|x| < 2**num_message_bits`` (so int32 always holds it)."""
+    if not isinstance(inputs, Mapping):
+        if len(net.inputs) != 1:
+            names = [g.name for g in net.inputs]
+            raise field_error(
+                "inputs", "type", f"must be a mapping naming every input group {names}", "array"
+            )
+        inputs = {net.inputs[0].name: inputs}
+    extra = sorted(set(inputs) - {g.name for g in net.inputs})
+    if extra:
+        raise field_error("inputs", "names", "must name input groups of the network", extra)
+    out: dict[str, np.ndarray] = {}
+    for g in net.inputs:
+        if g.name not in inputs:
+            raise field_error("inputs", g.name, "missing input for this group", None)
+        x = np.asarray(inputs[g.name])
+        x = x[None] if x.ndim == 2 else x
+        if x.ndim != 3 or x.shape[2] != g.n or x.shape[1] < 1 or x.shape[0] < 1:
+            raise field_error("inputs", g.name, f"must have shape (T, {g.n}) or (B, T, {g.n})", x.shape)
+        if x.dtype.kind not in "iub" and not np.all(np.floor(x) == x):
+            raise field_error("inputs", g.name, "must hold integers", str(x.dtype))
+        if g.num_message_bits == 0 and np.any((x != 0) & (x != 1)):
+            raise field_error("inputs", g.name, "binary input (num_message_bits=0) must be 0/1", x.max())
+        lim = 1 << int(g.num_message_bits)
+        if g.num_message_bits and x.size and np.abs(x.astype(np.float64)).max() >= lim:
+            raise field_error("inputs", g.name, f"graded payloads must satisfy |x| < {lim}", np.abs(x).max())
+        out[g.name] = x.astype(np.int64)
+    shapes = {x.shape[:2] for x in out.values()}
+    if len(shapes) != 1:
+        raise field_error("inputs", "shape", "every input must have the same (B, T)", sorted(shapes))
+    return out
+
+
+def resolve_record(net: Network, record: Sequence[str]) -> list[tuple[str, str]]:
+    """``(group, variable)`` pairs: an entry ``"var"`` selects every neuron group that has it,
+    ``"group/var"`` one group."""
+    pairs: list[tuple[str, str]] = []
+    for entry in record:
+        group, _, var = entry.rpartition("/")
+        chosen = [g for g in net.groups if (not group or g.name == group)]
+        if group and not chosen:
+            raise field_error("record", entry, "no neuron group of that name", group)
+        have = [g for g in chosen if var in LAVA_NAMES.get(type(g), {})]
+        if not have:
+            raise field_error("record", entry, "no selected group has this variable", var)
+        pairs += [(g.name, var) for g in have if (g.name, var) not in pairs]
+    return pairs
+
+
+#: a packed Lava run holds at most this many neurons (samples x network size)
+PACK_NEURONS = 50_000
+
+
+def pack_size(net: Network, batch: int, max_pack: int) -> int:
+    """Samples per Lava run: several side by side (block-diagonal) when no connection has delays
+    (DelaySparse would need the delay pattern to match the weights'), bounded by ``max_pack`` and
+    :data:`PACK_NEURONS`; else 1."""
+    if max_pack <= 1 or any(c.delays is not None for c in net.connections):
+        return 1
+    size = sum(int(g.n) for g in (*net.inputs, *net.groups))
+    return max(1, min(batch, max_pack, PACK_NEURONS // max(size, 1)))
+
+
+def _chunks(batch: int, size: int, progress: bool) -> Iterator[slice]:
+    import sys
+
+    starts = range(0, batch, size)
+    if progress and len(starts) > 1 and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="lava", unit="run")  # type: ignore[assignment]
+    for a in starts:
+        yield slice(a, min(a + size, batch))
+
+
+def run_lava(
+    net: Network,
+    inputs: Any,
+    *,
+    record: Sequence[str] = ("spikes",),
+    progress: bool = False,
+    max_pack: int = 64,
+) -> RunResult:
+    """Run ``net`` on Lava fixed_pt; outputs ``"<group>/<variable>"`` -> (B, T, n).
+
+    Up to ``max_pack`` samples share one Lava run, side by side (see :func:`pack_size`);
+    ``max_pack=1`` runs sample by sample."""
+    check_supported(net)
+    xs = normalize_inputs(net, inputs)
+    pairs = resolve_record(net, record)
+    batch, steps = next(iter(xs.values())).shape[:2]
+    L = lava_modules()
+    size = pack_size(net, batch, max_pack)
+    runs = [
+        run_samples(L, net, {k: v[sl] for k, v in xs.items()}, pairs) for sl in _chunks(batch, size, progress)
+    ]
+    outputs = {k: np.concatenate([r[k] for r in runs]) for k in (f"{g}/{v}" for g, v in pairs)}
+    meta = {"backend": "lava", "lava_tag": "fixed_pt", "batch": int(batch), "steps": int(steps), "pack": size}
+    meta.update(net.metadata)
+    return RunResult(outputs=outputs, metadata=meta)

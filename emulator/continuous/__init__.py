@@ -1,0 +1,1 @@
+"""Exact continuous-time simulation: SparseProp for balanced networks, exact LIF layers for discretization error."""

@@ -1,0 +1,352 @@
+"""Activity counters of a run: synaptic operations, neuron updates, spikes, messages.
+
+Definitions (per sample; a run of ``T`` steps; step ``t = i + 1`` for array index ``i``):
+
+- **spikes sent** by a group: the number of (step, neuron) pairs with a nonzero output message
+  (binary spike, ternary +-1, or a nonzero graded payload). Input groups count too.
+- **synaptic operation (synop)** of a connection: one per (message, nonzero synapse) pair, i.e.
+  ``sum_j spikes_j * fanout_j`` with ``fanout_j`` the number of nonzero *effective* weights in column
+  ``j`` (after Lava's sign-mode clip and LSB truncation, :func:`effective_weights`; a weight that
+  truncates to 0 is no synapse). This is the hardware-event convention of Loihi, Sinabs and Norse.
+- **graded spikes**: a graded message still costs one synop per nonzero synapse, but the synapse
+  multiplies the payload by the weight. ``synop_bits`` books each synop with the message width
+  (``num_message_bits``; 1 for binary spikes), and the op kind follows the message and weight type:
+  binary messages -> accumulate only; graded messages -> a multiply (``multiplies``), or a shift when
+  the connection is power-of-two (``Connection.shift``; ``shifts``). ``accumulates`` equals ``synops``.
+- **timing**: every message sent at steps ``1..T`` is counted, including those sent at the last step
+  whose delivery (``1 + delay`` steps later) falls after the run. On Loihi (and in Lava's Dense) the
+  synaptic accumulation is done in the step the message is sent; the delay only postpones when the
+  sum reaches the neuron. NeuroBench, snnTorch and SANA-FE count the same way.
+- **dense synapses** of a connection: ``target.n * source.n`` for a dense connection, the number of
+  nonzero stored weights for ``sparse=True`` (the lowered conv's edges; zero kernel taps vanish
+  when a conv is lowered, so they cannot be told apart from absent edges).
+- **neuron updates**: every neuron of a neuron group is updated every step (``n * T`` updates).
+  An update is **active** when the neuron has work: a message arrives on one of its nonzero synapses
+  (even if the inputs cancel to ``a_in = 0``), or it enters the
+  step with a state that must decay (``v != 0``, or ``u != 0`` when ``du < 4095`` so that ``u``
+  carries over), or has a nonzero bias. Otherwise it is **inactive**. This is the rule of SANA-FE's
+  Loihi LIF model (a compartment is "updated" when its potential is nonzero, it received a spike, or
+  its bias is nonzero). ``Activity.active_rule`` says which evidence was available: ``"state"`` (``v``
+  and ``u`` recorded) or ``"input"`` (no states; engine counters give only ``a_in != 0`` events, so
+  the state term is missing and the count is approximate, usually low).
+- **input events** (``Activity.input_events``): neuron-steps with ``a_in != 0`` (the engine's counter).
+- **messages**: a spike of neuron ``j`` is sent once to each destination core that holds one of
+  its nonzero synapses, with each neuron group placed alone on ``ceil(n / neurons_per_core)``
+  consecutive cores (a mapping-free placement; mesh hops are not modelled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from spikeport.emulator import bits
+from spikeport.emulator.errors import field_error
+from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network
+
+#: neurons per core used for message counts (Loihi 1: 1024 compartments per core)
+NEURONS_PER_CORE = 1024
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Activity:
+    """What a run did, per sample: the raw counters every synop/energy count is derived from.
+
+    ``spike_counts[g]`` (B, n): steps on which each neuron / input channel sent a nonzero message;
+    ``payload_sums[g]`` (B, n): sum of |payload|; ``input_events[g]`` (B,): neuron-steps with
+    ``a_in != 0``; ``active_updates[g]`` (B,): neuron-steps with an active update (module docstring).
+    """
+
+    steps: int
+    spike_counts: Mapping[str, np.ndarray]
+    payload_sums: Mapping[str, np.ndarray]
+    input_events: Mapping[str, np.ndarray]
+    active_updates: Mapping[str, np.ndarray]
+    active_rule: str = "input"
+
+    @property
+    def batch(self) -> int:
+        return int(next(iter(self.spike_counts.values())).shape[0])
+
+
+def effective_weights(conn: Connection) -> np.ndarray:
+    """The weights a connection really applies, as int64 (float64 when the weights are not integers).
+
+    Lava's ``PyDenseModelBitAcc``: clip to the sign mode's 8-bit range, then ``w <- (w >> s) << s``
+    with ``s = 8 - num_weight_bits + (1 if mixed signs)``. Non-integer (float twin) weights are
+    returned unchanged.
+    """
+    w = conn.weights
+    if w.dtype.kind == "f" and not np.all(np.floor(w) == w):
+        return w.astype(np.float64)
+    w = w.astype(np.int64)
+    mixed = bool(np.any(w < 0) and np.any(w > 0))
+    if mixed:
+        w = np.clip(w, bits.WEIGHT_MIN, bits.WEIGHT_MAX)
+    elif np.any(w < 0):
+        w = np.clip(w, -bits.WEIGHT_MAX, 0)
+    else:
+        w = np.clip(w, 0, bits.WEIGHT_MAX)
+    s = bits.WEIGHT_BITS_MAX - int(conn.num_weight_bits) + (1 if mixed else 0)
+    return (w >> s) << s
+
+
+def _delays(conn: Connection) -> np.ndarray:
+    if conn.delays is None:
+        return np.zeros(conn.weights.shape, dtype=np.int64)
+    return conn.delays.astype(np.int64)
+
+
+def synaptic_input(
+    net: Network, spikes: Mapping[str, np.ndarray], target: str, *, arrivals: bool = False
+) -> np.ndarray:
+    """``a_in`` of ``target`` (B, T, n) rebuilt from the messages of its sources, without int32 wrap.
+
+    ``a_in[:, i] = sum_c shift(W_c[d] @ x_src[:, i - 1 - d], weight_exp_c)`` over connections ``c``
+    into ``target`` and delays ``d`` (``shift``: ``<< e``, or floor ``>> -e``; float weights: ``* 2**e``).
+    ``arrivals=True`` counts instead the messages arriving on nonzero synapses (no cancellation).
+    """
+    n = int(net.group(target).n)
+    some = next(iter(spikes.values()))
+    b, t = some.shape[0], some.shape[1]
+    a = np.zeros((b, t, n), dtype=np.float64)
+    for conn in net.incoming(target):
+        w = effective_weights(conn).astype(np.float64)
+        x = np.asarray(spikes[conn.source], dtype=np.float64)
+        if arrivals:
+            w, x = (w != 0).astype(np.float64), (x != 0).astype(np.float64)
+        d_all = _delays(conn)
+        for d in np.unique(d_all):
+            lag = 1 + int(d)
+            if lag >= t:
+                continue
+            acc = x[:, : t - lag] @ np.where(d_all == d, w, 0.0).T
+            acc = acc if arrivals else acc * 2.0 ** int(conn.weight_exp)
+            if not arrivals and int(conn.weight_exp) < 0 and conn.weights.dtype.kind in "iu":
+                acc = np.floor(acc)
+            a[:, lag:] += acc
+    return a
+
+
+def _state_active(group: LIFGroup, states: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """(B, T, n) True where the neuron enters the step with a state that must decay, or None."""
+    v = states.get(f"{group.name}/v")
+    if v is None:
+        return None
+    v_in = np.concatenate([np.broadcast_to(group.v0, (v.shape[0], 1, v.shape[2])), v[:, :-1]], axis=1)
+    live = v_in != 0
+    u = states.get(f"{group.name}/u")
+    if u is not None and group.du < bits.DECAY_MAX:
+        u_in = np.concatenate([np.broadcast_to(group.u0, (u.shape[0], 1, u.shape[2])), u[:, :-1]], axis=1)
+        live |= u_in != 0
+    return live
+
+
+def activity_from_spikes(
+    net: Network, spikes: Mapping[str, np.ndarray], *, states: Mapping[str, np.ndarray] | None = None
+) -> Activity:
+    """Count a run from its recorded messages ``spikes[group]`` (B, T, n), inputs included.
+
+    ``states`` may hold recorded ``"<group>/v"`` and ``"<group>/u"`` (B, T, n); with them the active
+    update rule is complete (``active_rule="state"``), without them it uses input and bias only.
+    Works for integer runs and float runs alike (a float NIR run's spikes, named after the groups).
+    """
+    names = [g.name for g in (*net.inputs, *net.groups)]
+    missing = [n for n in names if n not in spikes]
+    if missing:
+        raise field_error("activity_from_spikes", "spikes", f"needs every group {names}", missing)
+    arrs = {k: np.asarray(spikes[k]) for k in names}
+    shapes = {k: a.shape for k, a in arrs.items()}
+    steps = arrs[names[0]].shape[1]
+    for k, a in arrs.items():
+        want = (arrs[names[0]].shape[0], steps, int(net.group(k).n))
+        if a.shape != want:
+            raise field_error("activity_from_spikes", f"spikes[{k!r}]", f"must have shape {want}", shapes[k])
+    counts = {k: np.count_nonzero(a, axis=1).astype(np.int64) for k, a in arrs.items()}
+    payload = {k: np.abs(a).sum(axis=1) for k, a in arrs.items()}
+    events: dict[str, np.ndarray] = {}
+    active: dict[str, np.ndarray] = {}
+    full = states is not None
+    for g in net.groups:
+        events[g.name] = np.count_nonzero(synaptic_input(net, arrs, g.name), axis=(1, 2)).astype(np.int64)
+        work = synaptic_input(net, arrs, g.name, arrivals=True) != 0
+        bias = _bias_nonzero(g)
+        if bias is not None:
+            work = work | bias
+        live = _state_active(g, states) if (states is not None and isinstance(g, LIFGroup)) else None
+        if live is not None:
+            work = work | live
+        else:
+            full = False
+        active[g.name] = work.sum(axis=(1, 2)).astype(np.int64)
+    return Activity(
+        steps=int(steps),
+        spike_counts=counts,
+        payload_sums=payload,
+        input_events=events,
+        active_updates=active,
+        active_rule="state" if full and net.groups else "input",
+    )
+
+
+def _bias_nonzero(group: LIFGroup | object) -> np.ndarray | None:
+    if isinstance(group, LIFGroup):
+        return np.asarray(group.bias_mant) != 0
+    bias = getattr(group, "bias", None)
+    return None if bias is None else np.asarray(bias) != 0
+
+
+def activity_from_counters(net: Network, counters: object) -> Activity:
+    """Adapt an engine's ``RunResult.counters`` (``spike_counts``, ``payload_sums``, ``input_events``,
+    ``steps``; mapping or attributes) to :class:`Activity`. Active updates use input and bias only."""
+
+    def get(key: str) -> object:
+        if isinstance(counters, Mapping):
+            return counters[key]
+        return getattr(counters, key)
+
+    spikes = dict(get("spike_counts"))  # type: ignore[call-overload]
+    events = {k: np.asarray(v, dtype=np.int64) for k, v in dict(get("input_events")).items()}  # type: ignore[call-overload]
+    steps = int(get("steps"))  # type: ignore[call-overload]
+    active = {}
+    for g in net.groups:
+        bias = _bias_nonzero(g)
+        nb = 0 if bias is None else int(bias.sum())
+        # biased neurons are active on every step: an approximate count (their input events overlap)
+        cap = int(g.n) * steps
+        active[g.name] = np.minimum(events[g.name] + nb * steps, cap) if nb else events[g.name]
+    return Activity(
+        steps=steps,
+        spike_counts={k: np.asarray(v, dtype=np.int64) for k, v in spikes.items()},
+        payload_sums={k: np.asarray(v) for k, v in dict(get("payload_sums")).items()},  # type: ignore[call-overload]
+        input_events=events,
+        active_updates=active,
+        active_rule="input",
+    )
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ConnectionCounts:
+    """Per-sample counts of one connection (arrays of shape (B,), int64)."""
+
+    name: str
+    source: str
+    target: str
+    sparse: bool
+    dense_synapses: int
+    nonzero_synapses: int
+    messages_in: np.ndarray
+    synops: np.ndarray
+    synop_bits: np.ndarray
+    accumulates: np.ndarray
+    multiplies: np.ndarray
+    shifts: np.ndarray
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class GroupCounts:
+    """Per-sample counts of one group (arrays (B,), int64). Input groups have no updates."""
+
+    name: str
+    n: int
+    is_input: bool
+    spikes: np.ndarray
+    messages_out: np.ndarray
+    input_events: np.ndarray
+    updates: np.ndarray
+    active_updates: np.ndarray
+    inactive_updates: np.ndarray
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SynOpsCounts:
+    steps: int
+    batch: int
+    active_rule: str
+    groups: tuple[GroupCounts, ...]
+    connections: tuple[ConnectionCounts, ...]
+
+    def total(self, field: str) -> np.ndarray:
+        """Sum of a per-sample field over connections (synops, ...) or groups (spikes, ...)."""
+        recs = self.connections if field in ConnectionCounts.__dataclass_fields__ else self.groups
+        return np.sum([getattr(r, field) for r in recs] or [np.zeros(self.batch, np.int64)], axis=0)
+
+
+def fanout(conn: Connection) -> np.ndarray:
+    """Nonzero effective synapses per source neuron, (source.n,) int64."""
+    return np.count_nonzero(effective_weights(conn), axis=0).astype(np.int64)
+
+
+def dense_synapses(conn: Connection) -> int:
+    """``target.n * source.n`` (dense) or the stored nonzero weights (``sparse=True``)."""
+    w = conn.weights
+    return int(np.count_nonzero(w)) if conn.sparse else int(w.shape[0] * w.shape[1])
+
+
+def destination_cores(net: Network, source: str, neurons_per_core: int = NEURONS_PER_CORE) -> np.ndarray:
+    """Per source neuron, the number of distinct cores holding one of its nonzero synapses, (n,)."""
+    n = int(net.group(source).n)
+    total = np.zeros(n, dtype=np.int64)
+    for target in dict.fromkeys(c.target for c in net.outgoing(source)):
+        hit = np.zeros((-(-int(net.group(target).n) // neurons_per_core), n), dtype=bool)
+        for conn in (c for c in net.outgoing(source) if c.target == target):
+            rows, cols = np.nonzero(effective_weights(conn))
+            hit[rows // neurons_per_core, cols] = True
+        total += hit.sum(axis=0)
+    return total
+
+
+def count_synops(
+    net: Network, activity: Activity, *, neurons_per_core: int = NEURONS_PER_CORE
+) -> SynOpsCounts:
+    """Per group and connection counts of a run (definitions in the module docstring)."""
+    b, steps = activity.batch, activity.steps
+    zeros = np.zeros(b, dtype=np.int64)
+    conns = []
+    for c in net.connections:
+        sent = activity.spike_counts[c.source]
+        ops = sent @ fanout(c)
+        graded = int(c.num_message_bits) > 0
+        conns.append(
+            ConnectionCounts(
+                name=c.name,
+                source=c.source,
+                target=c.target,
+                sparse=bool(c.sparse),
+                dense_synapses=dense_synapses(c),
+                nonzero_synapses=int(np.count_nonzero(effective_weights(c))),
+                messages_in=sent.sum(axis=1),
+                synops=ops,
+                synop_bits=ops * (int(c.num_message_bits) if graded else 1),
+                accumulates=ops,
+                multiplies=ops if graded and not c.shift else zeros,
+                shifts=ops if graded and c.shift else zeros,
+            )
+        )
+    groups = []
+    for g in (*net.inputs, *net.groups):
+        sent = activity.spike_counts[g.name]
+        inp = isinstance(g, InputGroup)
+        upd = zeros if inp else np.full(b, int(g.n) * steps, dtype=np.int64)
+        act = zeros if inp else np.asarray(activity.active_updates[g.name], dtype=np.int64)
+        groups.append(
+            GroupCounts(
+                name=g.name,
+                n=int(g.n),
+                is_input=inp,
+                spikes=sent.sum(axis=1),
+                messages_out=sent @ destination_cores(net, g.name, neurons_per_core),
+                input_events=zeros if inp else np.asarray(activity.input_events[g.name], dtype=np.int64),
+                updates=upd,
+                active_updates=act,
+                inactive_updates=upd - act,
+            )
+        )
+    return SynOpsCounts(
+        steps=steps,
+        batch=b,
+        active_rule=activity.active_rule,
+        groups=tuple(groups),
+        connections=tuple(conns),
+    )

@@ -1,0 +1,216 @@
+"""Per-group step functions of the dense engine: a registry ``(group type, mode) -> GroupModel``.
+
+A step takes the group's state (a dict of ``(B, n)`` arrays), the summed synaptic input ``a_in`` and the
+1-based time step; it returns the new state and the message the group sends (``(B, n)``: 0/1 spikes,
+-1/0/+1 ternary spikes or sigma-delta payloads). The fixed-point steps call :mod:`.kernels`; the float
+steps do the same operations in real arithmetic:
+
+- decay ``x * (1 - d / 4096)`` (u uses ``du + 1`` as in fixed point), shifts ``x * 2**k``,
+  ``a_in << 6`` is ``a_in * 64``, threshold ``vth * 64``, no wrap, clip or rounding;
+- sigma-delta: ``vth`` and ``bias`` scaled by ``2**(spike_exp + state_exp)``, ``s >> state_exp`` is
+  ``s / 2**state_exp``.
+
+spikeport extensions (both modes): ``reset="subtract"`` sets ``v <- v - (vth << 6)`` on a spike;
+``refractory = R > 0``: after a spike at step t, during steps t+1 .. t+R the neuron cannot spike and v
+is frozen at its post-reset value (u still integrates), as Lava's float ``LIFRefractory`` does with v;
+a LIFReset reset does not end a refractory period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from spikeport.emulator import bits, kernels
+from spikeport.emulator.errors import UnsupportedError
+from spikeport.emulator.kernels import Guard
+from spikeport.emulator.network import LIFGroup, SigmaDeltaGroup, TernaryLIFGroup
+
+State = dict[str, np.ndarray]
+StepFn = Callable[..., tuple[State, np.ndarray]]
+InitFn = Callable[..., State]
+
+LIF_VARIABLES = ("spikes", "u", "v", "a_in")
+SD_VARIABLES = ("spikes", "sigma", "act", "residue", "error", "a_in")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupModel:
+    """How one group type runs in one mode: state init, step, recordable variables."""
+
+    init: InitFn
+    step: StepFn
+    variables: tuple[str, ...]
+
+
+# ---------------------------------------------------------------- LIF family
+
+
+def _lif_init(g: LIFGroup, batch: int, dtype: type) -> State:
+    n = int(g.n)
+    return {
+        "u": np.broadcast_to(np.asarray(g.u0, dtype), (batch, n)).copy(),
+        "v": np.broadcast_to(np.asarray(g.v0, dtype), (batch, n)).copy(),
+        "refractory": np.zeros((batch, n), np.int64),
+    }
+
+
+def _lif_spike(g: LIFGroup, v: np.ndarray, fixed: bool) -> np.ndarray:
+    if isinstance(g, TernaryLIFGroup):
+        if fixed:
+            return kernels.ternary_spikes(v, int(g.vth), int(g.vth_lo))
+        return (v > g.vth * 64.0).astype(np.int64) - (v < g.vth_lo * 64.0).astype(np.int64)
+    if fixed:
+        return kernels.lif_spikes(v, int(g.vth))
+    return (v > g.vth * 64.0).astype(np.int64)
+
+
+def _lif_finish(
+    g: LIFGroup, st: State, u: np.ndarray, v_new: np.ndarray, fixed: bool
+) -> tuple[State, np.ndarray]:
+    ref = st["refractory"]
+    frozen = ref > 0
+    v = np.where(frozen, st["v"], v_new) if g.refractory else v_new
+    s = _lif_spike(g, v, fixed)
+    if g.refractory:
+        s = np.where(frozen, 0, s)
+    fired = s != 0
+    if g.reset == "subtract":
+        vth = (int(g.vth) << bits.VTH_SHIFT) if fixed else g.vth * 64.0
+        v = np.where(fired, v - vth, v)
+    else:
+        v = np.where(fired, 0, v)
+    if g.refractory:
+        ref = np.where(fired, int(g.refractory), np.where(frozen, ref - 1, 0))
+    return {"u": u, "v": v, "refractory": ref}, s
+
+
+def _lif_reset(g: LIFGroup, st: State, t: int) -> State:
+    if kernels.lif_reset_due(t, int(g.reset_interval), int(g.reset_offset)):
+        return {**st, "u": np.zeros_like(st["u"]), "v": np.zeros_like(st["v"])}
+    return st
+
+
+def lif_init_fixed(g: LIFGroup, batch: int) -> State:
+    return _lif_init(g, batch, np.int64)
+
+
+def lif_step_fixed(
+    g: LIFGroup, st: State, a_in: np.ndarray, t: int, guard: Guard = None
+) -> tuple[State, np.ndarray]:
+    """Lava ``PyLifModelBitAcc`` / ``PyLifResetModelBitAcc`` / ``PyTernLifModelFixed`` (see kernels)."""
+    st = _lif_reset(g, st, t)
+    u = kernels.lif_current(st["u"], a_in, int(g.du), guard)
+    bias = kernels.effective_bias(g.bias_mant, g.bias_exp)
+    v = kernels.lif_voltage(st["v"], u, bias, int(g.dv), guard)
+    return _lif_finish(g, st, u, v, True)
+
+
+def lif_init_float(g: LIFGroup, batch: int) -> State:
+    return _lif_init(g, batch, np.float64)
+
+
+def lif_step_float(
+    g: LIFGroup, st: State, a_in: np.ndarray, t: int, guard: Guard = None
+) -> tuple[State, np.ndarray]:
+    """``u <- u (1 - (du + 1)/4096) + 64 a_in``; ``v <- v (1 - dv/4096) + u + bias_mant 2**bias_exp``."""
+    st = _lif_reset(g, st, t)
+    u = st["u"] * (1.0 - (g.du + bits.DU_OFFSET) / bits.DECAY_UNITY) + a_in * 64.0
+    bias = np.asarray(g.bias_mant, np.float64) * np.exp2(np.asarray(g.bias_exp, np.float64))
+    v = st["v"] * (1.0 - g.dv / bits.DECAY_UNITY) + u + bias
+    return _lif_finish(g, st, u, v, False)
+
+
+# ---------------------------------------------------------------- sigma-delta
+
+
+def _sd_scale(g: SigmaDeltaGroup) -> int:
+    return 1 << (int(g.spike_exp) + int(g.state_exp))
+
+
+def sd_init_fixed(g: SigmaDeltaGroup, batch: int) -> State:
+    z = np.zeros((batch, int(g.n)), np.int64)
+    return {"sigma": z, "act": z.copy(), "residue": z.copy(), "error": z.copy()}
+
+
+def sd_step_fixed(
+    g: SigmaDeltaGroup, st: State, a_in: np.ndarray, t: int, guard: Guard = None
+) -> tuple[State, np.ndarray]:
+    """Lava ``PySigmaDeltaModelFixed`` (or PR #875's corrected model when ``g.corrected``)."""
+    vth_raw = int(g.vth) * _sd_scale(g)
+    vth = int(kernels.wrap32(np.array(vth_raw, np.int64)))
+    bias_raw = np.asarray(g.bias, np.int64) * _sd_scale(g)
+    bias = kernels.wrap32(bias_raw)
+    if guard is not None:
+        guard("vth", np.array([vth_raw]), np.array([vth]))
+        guard("bias", bias_raw, bias)
+    relu = g.act_mode == "relu"
+    if g.corrected:
+        return kernels.sigma_delta_corrected_step(
+            st, a_in, vth=vth, bias=bias, relu=relu, state_exp=int(g.state_exp), guard=guard
+        )
+    return kernels.sigma_delta_step(
+        st,
+        a_in,
+        vth=vth,
+        bias=bias,
+        relu=relu,
+        cum_error=bool(g.cum_error),
+        state_exp=int(g.state_exp),
+        guard=guard,
+    )
+
+
+def sd_init_float(g: SigmaDeltaGroup, batch: int) -> State:
+    z = np.zeros((batch, int(g.n)), np.float64)
+    return {"sigma": z, "act": z.copy(), "residue": z.copy(), "error": z.copy()}
+
+
+def sd_step_float(
+    g: SigmaDeltaGroup, st: State, a_in: np.ndarray, t: int, guard: Guard = None
+) -> tuple[State, np.ndarray]:
+    """The fixed-point step in real arithmetic (no wrap; the state shift is a division)."""
+    scale = float(_sd_scale(g))
+    vth = g.vth * scale
+    sigma = st["sigma"] + a_in
+    act_new = sigma + np.asarray(g.bias, np.float64) * scale
+    if g.act_mode == "relu":
+        act_new = np.maximum(act_new, 0.0)
+    div = float(1 << int(g.state_exp))
+    if g.corrected:
+        delta = act_new - st["act"]
+        s = np.where(np.abs(delta) >= vth, delta, 0.0)
+        return {**st, "sigma": sigma, "act": st["act"] + s}, s / div
+    delta = act_new - st["act"] + st["residue"]
+    error = st["error"]
+    if g.cum_error:
+        error = error + delta
+        s = np.where(np.abs(error) >= vth, delta, 0.0)
+        error = np.where(s != 0, 0.0, error)
+    else:
+        s = np.where(np.abs(delta) >= vth, delta, 0.0)
+    new = {"sigma": sigma, "act": act_new, "residue": delta - s, "error": error}
+    return new, s / div
+
+
+GROUP_MODELS: dict[tuple[type, str], GroupModel] = {
+    (LIFGroup, "fixed"): GroupModel(init=lif_init_fixed, step=lif_step_fixed, variables=LIF_VARIABLES),
+    (LIFGroup, "float"): GroupModel(init=lif_init_float, step=lif_step_float, variables=LIF_VARIABLES),
+    (TernaryLIFGroup, "fixed"): GroupModel(init=lif_init_fixed, step=lif_step_fixed, variables=LIF_VARIABLES),
+    (TernaryLIFGroup, "float"): GroupModel(init=lif_init_float, step=lif_step_float, variables=LIF_VARIABLES),
+    (SigmaDeltaGroup, "fixed"): GroupModel(init=sd_init_fixed, step=sd_step_fixed, variables=SD_VARIABLES),
+    (SigmaDeltaGroup, "float"): GroupModel(init=sd_init_float, step=sd_step_float, variables=SD_VARIABLES),
+}
+
+
+def group_model(group: object, mode: str) -> GroupModel:
+    """The registered model of ``type(group)`` in ``mode``; ``UnsupportedError`` lists the supported."""
+    model = GROUP_MODELS.get((type(group), mode))
+    if model is None:
+        supported = sorted({f"{t.__name__}/{m}" for t, m in GROUP_MODELS})
+        raise UnsupportedError(
+            f"dense engine: unsupported group type {type(group).__name__!r} in mode {mode!r} "
+            f"(supported: {', '.join(supported)})"
+        )
+    return model

@@ -1,0 +1,123 @@
+"""Connection plans: every composed path into a group becomes one connection (float matrix, delay,
+message width), plus the bias unit's connections and the delayed-subtract-reset correction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from spikeport.emulator import bits
+from spikeport.emulator.errors import UnsupportedError
+from spikeport.quantize.graph.group_plan import _DELAYED, BIAS_UNIT, GroupPlan, Plan
+from spikeport.quantize.input_encoding import InputEncoding
+from spikeport.quantize.report import QuantWarning
+from spikeport.quantize.semantics import Semantics
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnPlan:
+    name: str
+    source: str
+    target: str
+    m: np.ndarray  # (n_target, n_source): float input x per unit the source emits
+    xmax: np.ndarray  # largest unit the source emits, per channel
+    delay: int
+    recurrent: bool
+    num_message_bits: int
+
+
+def connection_plans(
+    plan: Plan, enc: Mapping[str, InputEncoding], sem: Semantics
+) -> tuple[list[ConnPlan], list[QuantWarning]]:
+    spiking = {g.name: g.model.spiking for g in plan.groups}
+    conns, warns = [], []
+    for g in plan.groups:
+        per_src: dict[str, int] = {}
+        for src, _, _ in g.inputs.paths:
+            per_src[src] = per_src.get(src, 0) + 1
+        for (src, d, rec), m in g.inputs.paths.items():
+            if not np.any(m):
+                continue
+            if src in enc:
+                e = enc[src]
+                amp, xmax, nmb = (1.0 / e.scale, 127.0, 8) if e.num_message_bits else (1.0, 1.0, 0)
+            elif spiking.get(src):
+                amp, xmax, nmb = sem.for_node(src).spike_amplitude, 1.0, 0
+            else:
+                raise UnsupportedError(
+                    f"{src} -> {g.name}: a non-spiking node's state cannot feed another node on "
+                    f"Loihi-style hardware; only spiking nodes and inputs can be sources"
+                )
+            delay = d + (sem.recurrent_delay if rec else 0) + plan.lags[g.name] - plan.lags[src] - 1
+            if delay < 0:
+                warns.append(
+                    QuantWarning(
+                        code="timing",
+                        where=f"{src}->{g.name}",
+                        message=f"recurrent path needs delay {delay} < 0 in the emulator; clamped to 0 "
+                        f"(the loop runs {-delay} step(s) slower than the float run)",
+                    )
+                )
+                delay = 0
+            if delay > bits.DELAY_MAX:
+                raise UnsupportedError(
+                    f"{src} -> {g.name}: needs a synaptic delay of {delay} steps; "
+                    f"the emulator supports 0..{bits.DELAY_MAX}"
+                )
+            name = f"{src}->{g.name}" + (f"@{d}{'r' if rec else ''}" if per_src[src] > 1 else "")
+            conns.append(
+                ConnPlan(
+                    name=name,
+                    source=src,
+                    target=g.name,
+                    m=m * amp,
+                    xmax=np.full(m.shape[1], xmax),
+                    delay=delay,
+                    recurrent=rec,
+                    num_message_bits=nmb,
+                )
+            )
+        if g.unit_bias is not None:
+            conns.append(
+                ConnPlan(
+                    name=f"{BIAS_UNIT}->{g.name}",
+                    source=BIAS_UNIT,
+                    target=g.name,
+                    m=g.unit_bias[:, None],
+                    xmax=np.ones(1),
+                    delay=max(plan.lags[g.name] - 1, 0),
+                    recurrent=False,
+                    num_message_bits=0,
+                )
+            )
+        if (
+            g.model.spiking
+            and g.sem.reset == "subtract"
+            and g.sem.reset_timing in _DELAYED
+            and g.model.alpha_u is None
+            and np.any(g.model.alpha_v > 0)
+        ):
+            conns.append(_reset_correction(g))
+    return conns, warns
+
+
+def _reset_correction(g: GroupPlan) -> ConnPlan:
+    """snnTorch's delayed subtract reset, ``v[t+1] = (1 - a) v[t] + x - thr s[t]``, made exact for a
+    group without current state: the emulator subtracts at once, so the decay also shrinks the
+    subtracted threshold, ``(1 - a)(v[t] - thr s[t]) + x``; a one-step self-connection adds the
+    missing ``-a thr s[t]`` (a = alpha_v)."""
+    m = g.model
+    assert m.threshold is not None
+    corr = np.diag(-m.alpha_v * m.threshold / m.u_gain)
+    n = len(m.u_gain)
+    return ConnPlan(
+        name=f"{g.name}->{g.name}~reset",
+        source=g.name,
+        target=g.name,
+        m=corr,
+        xmax=np.ones(n),
+        delay=0,
+        recurrent=True,
+        num_message_bits=0,
+    )

@@ -1,0 +1,192 @@
+"""Linear NIR nodes -> dense matrices, composed along every path into a group.
+
+The linear nodes between neuron groups (Affine, Linear, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale,
+Delay) are lowered to dense matrices (:data:`LINEAR_LOWERINGS`) and composed along every path from a
+group (or input) to the next group (:func:`compose_inputs`), so each group pair gets one connection per
+distinct delay. Convolutions and pools are lowered to (sparse) connectivity because Lava's fixed-point
+Conv ignores ``weight_exp`` and ``num_weight_bits`` (REFERENCE §1), which a per-connection scale needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from spikeport.emulator.errors import UnsupportedError, ValidationError
+from spikeport.quantize.graph.flatten import FlatGraph, FlatNode
+from spikeport.quantize.graph.neuron_models import NEURON_MAPPERS, per_neuron
+from spikeport.quantize.semantics import Semantics
+
+PathKey = tuple[str, int, bool]  # (source group, path delay in steps, recurrent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lowered:
+    """A linear node as ``y = matrix @ x + bias``, channel ``k`` of y delayed by ``delays[k]`` steps."""
+
+    matrix: np.ndarray
+    bias: np.ndarray
+    delays: np.ndarray | None = None
+
+
+# ------------------------------------------------------------------------------------ linear registry
+
+
+def _affine(f: FlatNode, sem: Semantics) -> Lowered:
+    w = np.asarray(f.node.weight, dtype=np.float64)
+    b = np.asarray(getattr(f.node, "bias", np.zeros(w.shape[0])), dtype=np.float64)
+    return Lowered(matrix=w.reshape(w.shape[0], -1).copy(), bias=np.broadcast_to(b, (w.shape[0],)).copy())
+
+
+def _by_torch(f: FlatNode, apply: Callable[[Any], Any]) -> np.ndarray:
+    """The matrix of a linear torch op: apply it to every basis vector of the input."""
+    import torch
+
+    n_in = f.in_size
+    eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *f.in_shape)
+    with torch.no_grad():
+        out = apply(eye).reshape(n_in, -1)
+    return np.ascontiguousarray(out.numpy().T)
+
+
+def _conv2d(f: FlatNode, sem: Semantics) -> Lowered:
+    import torch
+
+    nd = f.node
+    w = torch.as_tensor(np.asarray(nd.weight, dtype=np.float64))
+    pad = nd.padding if isinstance(nd.padding, str) else tuple(np.broadcast_to(nd.padding, (2,)).tolist())
+    mat = _by_torch(
+        f,
+        lambda x: torch.nn.functional.conv2d(
+            x,
+            w,
+            stride=tuple(np.broadcast_to(nd.stride, (2,)).tolist()),
+            padding=pad,
+            dilation=tuple(np.broadcast_to(nd.dilation, (2,)).tolist()),
+            groups=int(nd.groups),
+        ),
+    )
+    c_out = w.shape[0]
+    bias = np.asarray(nd.bias, dtype=np.float64) * np.ones(c_out)
+    return Lowered(matrix=mat, bias=np.repeat(bias, mat.shape[0] // c_out))
+
+
+def _pool(f: FlatNode, sem: Semantics, *, avg: bool) -> Lowered:
+    import torch
+
+    nd = f.node
+    k = tuple(int(v) for v in np.broadcast_to(nd.kernel_size, (2,)))
+    s = tuple(int(v) for v in np.broadcast_to(nd.stride, (2,)))
+    p = tuple(int(v) for v in np.broadcast_to(nd.padding, (2,)))
+    scale = 1.0 if avg else float(k[0] * k[1])
+    mat = _by_torch(f, lambda x: torch.nn.functional.avg_pool2d(x, k, s, p) * scale)
+    return Lowered(matrix=mat, bias=np.zeros(mat.shape[0]))
+
+
+def _identity(f: FlatNode, sem: Semantics) -> Lowered:
+    return Lowered(matrix=np.eye(f.size), bias=np.zeros(f.size))
+
+
+def _scale(f: FlatNode, sem: Semantics) -> Lowered:
+    s = per_neuron(f.name, "scale", f.node.scale, f.size)
+    return Lowered(matrix=np.diag(s), bias=np.zeros(f.size))
+
+
+def _delay(f: FlatNode, sem: Semantics) -> Lowered:
+    d = per_neuron(f.name, "delay", f.node.delay, f.size) / sem.dt
+    steps = np.rint(d)
+    if np.any(steps < 0) or np.any(np.abs(d - steps) > 1e-6):
+        raise ValidationError(f"{f.name}.delay: must be a whole number of steps >= 0 (got {d.tolist()})")
+    return Lowered(matrix=np.eye(f.size), bias=np.zeros(f.size), delays=steps.astype(np.int64))
+
+
+LINEAR_LOWERINGS: dict[str, Callable[[FlatNode, Semantics], Lowered]] = {
+    "Affine": _affine,
+    "Linear": _affine,
+    "Conv2d": _conv2d,
+    "SumPool2d": lambda f, s: _pool(f, s, avg=False),
+    "AvgPool2d": lambda f, s: _pool(f, s, avg=True),
+    "Flatten": _identity,
+    "Scale": _scale,
+    "Delay": _delay,
+}
+
+SUPPORTED = (*sorted(NEURON_MAPPERS), *sorted(LINEAR_LOWERINGS), "Input", "Output")
+
+
+def check_supported(flat: FlatGraph) -> None:
+    for f in flat:
+        if (
+            f.kind not in NEURON_MAPPERS
+            and f.kind not in LINEAR_LOWERINGS
+            and f.kind not in ("Input", "Output")
+        ):
+            raise UnsupportedError(
+                f"{f.name}: the quantizer does not map node type {f.kind}; supported: {', '.join(SUPPORTED)}"
+            )
+
+
+# ------------------------------------------------------------------------------------ path composition
+
+
+@dataclass(frozen=True, kw_only=True)
+class Composed:
+    """What reaches one group: per (source group, delay, recurrent) a matrix, plus a constant bias."""
+
+    paths: dict[PathKey, np.ndarray]
+    bias: np.ndarray
+
+
+def is_group(flat: FlatGraph, name: str) -> bool:
+    return flat.nodes[name].kind in NEURON_MAPPERS or flat.nodes[name].kind == "Input"
+
+
+def compose_inputs(flat: FlatGraph, sem: Semantics, target: str) -> Composed:
+    """Compose every linear path that ends at ``target`` (a group, or a linear node for readouts)."""
+    memo: dict[str, Composed] = {}
+    lowered: dict[str, Lowered] = {}
+
+    def out_of(name: str, stack: tuple[str, ...]) -> Composed:
+        if is_group(flat, name):
+            n = flat.nodes[name].size
+            return Composed(paths={(name, 0, False): np.eye(n)}, bias=np.zeros(n))
+        if name in memo:
+            return memo[name]
+        if name in stack:
+            raise UnsupportedError(f"{name}: a cycle through linear nodes only cannot be mapped ({stack})")
+        low = lowered.setdefault(name, LINEAR_LOWERINGS[flat.nodes[name].kind](flat.nodes[name], sem))
+        inner = into(name, (*stack, name))
+        paths: dict[PathKey, np.ndarray] = {}
+        for (src, d, rec), m in inner.paths.items():
+            mm = low.matrix @ m
+            if low.delays is None:
+                _add(paths, (src, d, rec), mm)
+            else:
+                for dd in np.unique(low.delays):
+                    _add(paths, (src, d + int(dd), rec), mm * (low.delays == dd)[:, None])
+        memo[name] = Composed(paths=paths, bias=low.bias + low.matrix @ inner.bias)
+        return memo[name]
+
+    def into(name: str, stack: tuple[str, ...]) -> Composed:
+        node = flat.nodes[name]
+        paths: dict[PathKey, np.ndarray] = {}
+        bias = np.zeros(node.in_size)
+        for src in node.sources:
+            rec_edge = src in node.recurrent
+            c = out_of(src, stack)
+            if c.bias.size != bias.size:
+                raise ValidationError(f"edge {src} -> {name}: sizes {c.bias.size} and {bias.size} differ")
+            bias = bias + c.bias
+            for (g, d, rec), m in c.paths.items():
+                _add(paths, (g, d, rec or rec_edge), m)
+        return Composed(paths=paths, bias=bias)
+
+    if is_group(flat, target):
+        return into(target, (target,))
+    return out_of(target, ())
+
+
+def _add(paths: dict[PathKey, np.ndarray], key: PathKey, m: np.ndarray) -> None:
+    paths[key] = paths[key] + m if key in paths else m

@@ -1,0 +1,1 @@
+"""spikeport's trainable torch neurons, stepping exactly as the float reference run."""
