@@ -12,7 +12,7 @@ spikeport (and ``spikeport --help``) loads neither torch, nir, Lava nor numba::
     print(sp.format_energy(sp.energy(net, xi)))
 
 The layers underneath: ``spikeport.emulator`` (the hardware model), ``spikeport.quantize`` (float to
-integer), and the modules of this package (NIR, reference run, Lava, reports, CLI); docs/architecture.md.
+integer), and the modules of this package (NIR, reference run, Lava, reports, CLI); see docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from spikeport.nir.io import read_nir as read_nir
     from spikeport.nir.io import suggest_convention as suggest_convention
     from spikeport.nir.io import write_nir as write_nir
+    from spikeport.quantize.conversion.convert import convert as convert
     from spikeport.quantize.quantize_nir import encode_inputs as encode_inputs
     from spikeport.quantize.quantize_nir import quantize as quantize
     from spikeport.quantize.quantize_nir import quantize_pair as quantize_pair
@@ -78,6 +79,7 @@ _LAZY: dict[str, str] = {
     "quantize": "spikeport.quantize.quantize_nir:quantize",
     "quantize_pair": "spikeport.quantize.quantize_nir:quantize_pair",
     "encode_inputs": "spikeport.quantize.quantize_nir:encode_inputs",
+    "convert": "spikeport.quantize.conversion.convert:convert",
     "QuantReport": "spikeport.quantize.report:QuantReport",
     "run_nir": "spikeport.reference.run:run_nir",
     "compare": "spikeport.report.compare:compare",
@@ -91,6 +93,9 @@ _LAZY: dict[str, str] = {
     "SigmaDeltaGroup": "spikeport.emulator.network:SigmaDeltaGroup",
     "Connection": "spikeport.emulator.network:Connection",
     "load_network": "spikeport.emulator.io:load_network",
+    "read_netx": "spikeport.netx.read:read_netx",
+    "write_netx": "spikeport.netx.write:write_netx",
+    "resource_map": "spikeport.chip.resource_map:resource_map",
     "save_network": "spikeport.emulator.io:save_network",
     "RunResult": "spikeport.emulator.result:RunResult",
     "SpikeportError": "spikeport.emulator.errors:SpikeportError",

@@ -39,7 +39,12 @@ def _framework(model: Any) -> str:
 
     if isinstance(model, SNN):
         return "spikeport"
-    modules = list(model.modules()) if isinstance(model, nn.Module) else list(model)
+    if isinstance(model, nn.Module):
+        modules = list(model.modules())
+    elif isinstance(model, Sequence):
+        modules = list(model)
+    else:
+        raise field_error("sp.export", "model", "a torch module or a list of layers", type(model).__name__)
     for name in ("snntorch", "norse", "spikeport"):
         if any(type(m).__module__.split(".")[0] == name for m in modules):
             return name
@@ -47,13 +52,20 @@ def _framework(model: Any) -> str:
     raise field_error("sp.export", "model", "no snnTorch, Norse or spikeport neuron found", kinds)
 
 
-def _layers(model: Any) -> list[Any]:
+def _layers(model: Any, input_shape: Sequence[int]) -> list[Any]:
+    """The model's layers in call order: a list, an ``nn.Sequential``, spikeport's ``SNN``, or a class-based
+    ``nn.Module`` whose ``forward`` is traced (:func:`spikeport.nir.tracing.trace_layers`)."""
+    from spikeport.quantize.training.neurons import SNN
     from torch import nn
 
+    if isinstance(model, SNN):
+        return list(model.layers)
     if isinstance(model, nn.Sequential):
         return list(model)
     if isinstance(model, nn.Module):
-        raise field_error("sp.export", "model", "an nn.Sequential or a list of layers", type(model).__name__)
+        from spikeport.nir.tracing import trace_layers
+
+        return [m for _, m in trace_layers(model, input_shape)]
     return list(model)
 
 
@@ -64,7 +76,9 @@ def export(
     *,
     dt: float | None = None,
 ) -> Exported:
-    """NIR graph and semantics of a trained model: spikeport's ``SNN``, or a sequential snnTorch/Norse model.
+    """NIR graph and semantics of a trained model: spikeport's ``SNN``, or an snnTorch/Norse model (a list,
+    an ``nn.Sequential``, or a class-based ``nn.Module`` whose forward chains its modules: traced in call
+    order; anything else is refused naming the module).
 
     ``semantics`` applies to spikeport's modules (default: the module's own); snnTorch and Norse models carry
     their framework's convention (``dt`` overrides snnTorch's 1e-4).
@@ -72,21 +86,27 @@ def export(
     from spikeport.quantize.semantics import semantics as named
 
     kind = _framework(model)
+    if dt is not None and kind != "snntorch":
+        raise field_error("sp.export", "dt", f"only for snnTorch models (this is a {kind} model)", dt)
     if kind == "spikeport":
         from spikeport.nir.export import export_nir
 
         sem = named(semantics) if isinstance(semantics, str) else semantics
-        sem = sem if sem is not None else model.semantics
-        return Exported(export_nir(model, sem, input_shape=input_shape), sem)
+        sem = sem if sem is not None else getattr(model, "semantics", None)
+        if sem is None:
+            raise field_error("sp.export", "semantics", "required for a list of spikeport layers", None)
+        return Exported(export_nir(_layers(model, input_shape), sem, input_shape=input_shape), sem)
     if semantics is not None:
         raise field_error("sp.export", "semantics", f"fixed by {kind} (use dt= for snnTorch)", semantics)
     if kind == "snntorch":
         from spikeport.nir.frameworks import snntorch_to_nir
 
-        return Exported(*snntorch_to_nir(_layers(model), input_shape, dt=1e-4 if dt is None else dt))
+        return Exported(
+            *snntorch_to_nir(_layers(model, input_shape), input_shape, dt=1e-4 if dt is None else dt)
+        )
     from spikeport.nir.frameworks import norse_to_nir
 
-    return Exported(*norse_to_nir(_layers(model), input_shape))
+    return Exported(*norse_to_nir(_layers(model, input_shape), input_shape))
 
 
 def _emulator(net: Network, inputs: Any, **kw: Any) -> RunResult:
@@ -101,6 +121,19 @@ def _lava(net: Network, inputs: Any, **kw: Any) -> RunResult:
     return run_lava(net, inputs, **kw)
 
 
+def _silent_inputs(net: Network, steps: Any) -> dict[str, Any]:
+    """``sp.run(net, None, steps=T)``: every input group silent for ``T`` steps (a network driven by
+    its biases, such as a netx file whose input neuron takes no spikes)."""
+    import numpy as np
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise field_error("sp.run", "steps", "an integer >= 1 when inputs is None", steps)
+    return {
+        g.name: np.zeros((1, steps, int(g.n)), np.int32 if g.num_message_bits else np.int8)
+        for g in net.inputs
+    }
+
+
 #: backend name -> runner ``(net, inputs, **options) -> RunResult``
 BACKENDS: dict[str, Callable[..., RunResult]] = {"emulator": _emulator, "lava": _lava}
 
@@ -111,6 +144,8 @@ def run(
     *,
     backend: str = "emulator",
     record: Sequence[str] = ("spikes",),
+    client: Any = None,
+    steps: int | None = None,
     **options: Any,
 ) -> RunResult:
     """Run an integer network on ``backend`` (``"emulator"`` or ``"lava"``).
@@ -119,9 +154,24 @@ def run(
     ``(B, T, n)``). ``options`` go to the backend: for the emulator ``mode``, ``overflow``, ``engine``,
     ``counters``, ``state``, ``progress``; for Lava ``progress`` and ``max_pack``. Outputs are
     ``"<group>/<variable>"`` -> ``(B, T, n)``, the same names and dtypes-by-value on every backend.
+
+    ``inputs=None`` with ``steps=T`` runs ``T`` steps with every input group silent (a network driven by
+    its biases, e.g. a netx file's input neuron).
+
+    ``client``: a ``dask.distributed.Client``; the batch is then split into chunks run on its workers
+    (``chunk_size=`` picks the chunk; see :mod:`spikeport.cluster`), with the same result.
     """
     if backend not in BACKENDS:
         raise field_error("sp.run", "backend", f"one of {sorted(BACKENDS)}", backend)
+    if inputs is None:  # sp.run(net, None, steps=T): every input group silent (bias-driven networks)
+        inputs = _silent_inputs(net, steps)
+    elif steps is not None:
+        raise field_error("sp.run", "steps", "only with inputs=None (the inputs give the steps)", steps)
+    if client is not None:
+        from spikeport.cluster import run_on_cluster
+
+        runner = BACKENDS[backend]
+        return run_on_cluster(net, inputs, client=client, runner=runner, record=tuple(record), **options)
     return BACKENDS[backend](net, inputs, record=tuple(record), **options)
 
 
@@ -134,8 +184,9 @@ def energy(
 ) -> EnergyReport:
     """SynOps, NeuroBench ops and energy per inference of ``net`` on ``inputs`` under each profile.
 
-    Without ``result`` the emulator runs first (recording spikes, ``v`` and ``u``). Print the report with
-    ``sp.format_energy(rep)``; ``rep.to_json()``-style data with ``spikeport.report.energy.to_json``.
+    ``inputs`` are the integer inputs of :func:`spikeport.encode_inputs`; ``result`` a run of ``net`` on them
+    that recorded every group's spikes (``v`` and ``u`` make the count of active updates exact). Without
+    ``result`` the emulator runs first, recording all three. Print the report with ``sp.format_energy(rep)``.
     """
     from spikeport.report.energy import DEFAULT_PROFILES, report_from_run
 

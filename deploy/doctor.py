@@ -1,8 +1,8 @@
 """``spikeport doctor``: versions of the stack and a real fixed-point Lava run.
 
 The Lava check builds RingBuffer -> Dense -> LIF, runs it with ``Loihi2SimCfg(select_tag="fixed_pt")``
-and compares u, v and spikes with a few-line integer re-statement of REFERENCE.md §1 (an independent
-oracle: it does not use spikeport's emulator).
+and compares u, v and spikes with a few-line integer re-statement of the LIF rules in
+docs/lava-arithmetic.md, "LIF update" (an independent oracle: it does not use spikeport's emulator).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def package_versions() -> dict[str, str | None]:
 
 
 def _reference_lif(a_in: np.ndarray, *, du: int, dv: int, vth: int, bias: int) -> dict[str, np.ndarray]:
-    """LIF of REFERENCE §1 for one neuron per column, written out plainly: a_in (T, n) -> u, v, s."""
+    """LIF (docs/lava-arithmetic.md, "LIF update"), plainly, one neuron per column: a_in (T, n) -> u, v, s."""
     T, n = a_in.shape
     u = np.zeros(n, np.int64)
     v = np.zeros(n, np.int64)

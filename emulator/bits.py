@@ -1,7 +1,7 @@
 """Bit widths and hardware constants of the Loihi-style fixed-point model, in one place.
 
 Sources: lava-nc 0.10.0 ``lava/proc/lif/models.py`` (PyLifModelBitAcc), ``lava/proc/dense/models.py``
-(PyDenseModelBitAcc), ``lava/utils/weightutils.py``; see REFERENCE.md §1.
+(PyDenseModelBitAcc), ``lava/utils/weightutils.py``; see docs/lava-arithmetic.md.
 """
 
 from __future__ import annotations
@@ -44,3 +44,10 @@ BIAS_EXP_MAX = 10
 DELAY_MAX = 63
 #: graded spikes carry up to 24-bit payloads
 MESSAGE_BITS_MAX = 24
+
+#: parallel spiking neuron (spikeport.emulator.psn): tap shifts 0..15, the accumulator H wraps to 32 bits
+PSN_SHIFT_MAX = 15
+PSN_ACC_BITS = 32
+#: taps per channel (order k) and dilation of a PSN group; history span (k - 1) * d + 1 steps
+PSN_ORDER_MAX = 64
+PSN_DILATION_MAX = 64

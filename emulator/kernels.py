@@ -6,7 +6,7 @@ Every function takes and returns ``int64`` numpy arrays that hold the value Lava
 ``lava/proc/dense/models.py`` (``PyDenseModelBitAcc``, ``PyDelayDenseModelBitAcc``),
 ``lava/utils/weightutils.py`` (``determine_sign_mode``, ``clip_weights``, ``truncate_weights``) and
 ``lava/proc/sdn/models.py`` (``PySigmaDeltaModelFixed``; upstream PR #875
-``PySigmaDeltaModelFixedCorrected``). See REFERENCE.md §1.
+``PySigmaDeltaModelFixedCorrected``). See docs/lava-arithmetic.md.
 
 ``guard`` arguments: when given, a kernel calls ``guard(variable, raw, kept)`` for every wrap or clip
 it performs (``raw`` the mathematically exact value, ``kept`` what Lava keeps); the engine's strict
@@ -16,7 +16,7 @@ overflow mode raises when they differ.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from spikeport.emulator import bits
@@ -25,6 +25,16 @@ Guard = Callable[[str, np.ndarray, np.ndarray], None] | None
 SignMode = Literal["excitatory", "inhibitory", "mixed"]
 
 _I64 = np.int64
+
+
+class SigmaDeltaState(NamedTuple):
+    """State of a sigma-delta neuron (arrays of one shape): the integrated input ``sigma``, the
+    activation ``act`` last sent, the unsent ``residue`` and the accumulated ``error``."""
+
+    sigma: np.ndarray
+    act: np.ndarray
+    residue: np.ndarray
+    error: np.ndarray
 
 
 def _check(guard: Guard, name: str, raw: np.ndarray, kept: np.ndarray) -> None:
@@ -203,7 +213,7 @@ def delay_dense_activation(
 
 
 def sigma_delta_step(
-    state: dict[str, np.ndarray],
+    state: SigmaDeltaState,
     a_in: np.ndarray,
     *,
     vth: int,
@@ -212,7 +222,7 @@ def sigma_delta_step(
     cum_error: bool,
     state_exp: int,
     guard: Guard = None,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+) -> tuple[SigmaDeltaState, np.ndarray]:
     """Lava 0.10.0 ``PySigmaDeltaModelFixed`` (``vth`` and ``bias`` already scaled by
     ``2**(spike_exp + state_exp)``), all sums wrapping in int32::
 
@@ -222,25 +232,24 @@ def sigma_delta_step(
         else:      s = delta where |delta| >= vth
         residue <- delta - s;  act <- act_new;  sent = s >> state_exp   (shifted-out LSBs are lost)
     """
-    sigma = _wrapped(state["sigma"] + np.asarray(a_in, dtype=_I64), "sigma", guard)
+    sigma = _wrapped(state.sigma + np.asarray(a_in, dtype=_I64), "sigma", guard)
     act_new = _wrapped(sigma + np.asarray(bias, dtype=_I64), "act", guard)
     if relu:
         act_new = np.maximum(act_new, 0)
-    delta = _wrapped(act_new - state["act"] + state["residue"], "delta", guard)
-    error = state["error"]
+    delta = _wrapped(act_new - state.act + state.residue, "delta", guard)
+    error = state.error
     if cum_error:
         error = _wrapped(error + delta, "error", guard)
         s = np.where(_abs32(error) >= vth, delta, 0)
         error = np.where(s != 0, 0, error)
     else:
         s = np.where(_abs32(delta) >= vth, delta, 0)
-    residue = delta - s
-    new = {"sigma": sigma, "act": act_new, "residue": residue, "error": error}
+    new = SigmaDeltaState(sigma=sigma, act=act_new, residue=delta - s, error=error)
     return new, s >> state_exp
 
 
 def sigma_delta_corrected_step(
-    state: dict[str, np.ndarray],
+    state: SigmaDeltaState,
     a_in: np.ndarray,
     *,
     vth: int,
@@ -248,7 +257,7 @@ def sigma_delta_corrected_step(
     relu: bool,
     state_exp: int,
     guard: Guard = None,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+) -> tuple[SigmaDeltaState, np.ndarray]:
     """Upstream Lava PR #875 ``PySigmaDeltaModelFixedCorrected``::
 
         sigma <- sigma + a_in;  act_new <- relu(sigma + bias) (or sigma + bias)
@@ -258,15 +267,15 @@ def sigma_delta_corrected_step(
     ``act`` tracks what the receiver reconstructs, so the LSBs lost by the shift are sent later;
     ``residue`` and ``error`` are left unchanged and ``cum_error`` is ignored (as upstream).
     """
-    sigma = _wrapped(state["sigma"] + np.asarray(a_in, dtype=_I64), "sigma", guard)
+    sigma = _wrapped(state.sigma + np.asarray(a_in, dtype=_I64), "sigma", guard)
     act_new = _wrapped(sigma + np.asarray(bias, dtype=_I64), "act", guard)
     if relu:
         act_new = np.maximum(act_new, 0)
-    delta = _wrapped(act_new - state["act"], "delta", guard)
+    delta = _wrapped(act_new - state.act, "delta", guard)
     s = np.where(_abs32(delta) >= vth, delta, 0)
     sent = s >> state_exp
-    act = _wrapped(state["act"] + (sent << state_exp), "act", guard)
-    return {**state, "sigma": sigma, "act": act}, sent
+    act = _wrapped(state.act + (sent << state_exp), "act", guard)
+    return state._replace(sigma=sigma, act=act), sent
 
 
 def _wrapped(raw: np.ndarray, name: str, guard: Guard) -> np.ndarray:

@@ -110,9 +110,12 @@ class LIFGroup:
         shape = (int(self.n),)
         for name in ("bias_mant", "bias_exp", "u0", "v0"):
             object.__setattr__(self, name, _frozen_array(obj, name, getattr(self, name), shape))
-        _check_range(obj, "du", self.du, 0, bits.DECAY_MAX)
-        _check_range(obj, "dv", self.dv, 0, bits.DECAY_MAX)
-        _check_range(obj, "vth", self.vth, 0, bits.VTH_MAX)
+        # Lava's LIF also takes du = -1 (u never decays), dv = 4096 (v fully decays) and
+        # vth = 2**17 (never reached): lava-dl netx uses them for a layer without neuron
+        # (docs/netx.md, "Neuron parameters").
+        _check_range(obj, "du", self.du, -bits.DU_OFFSET, bits.DECAY_MAX)
+        _check_range(obj, "dv", self.dv, 0, bits.DECAY_UNITY)
+        _check_range(obj, "vth", self.vth, 0, bits.VTH_MAX + 1)
         _check_range(obj, "bias_mant", self.bias_mant, bits.BIAS_MANT_MIN, bits.BIAS_MANT_MAX)
         _check_range(obj, "bias_exp", self.bias_exp, bits.BIAS_EXP_MIN, bits.BIAS_EXP_MAX)
         _check_range(obj, "u0", self.u0, -bits.STATE_LIMIT, bits.STATE_LIMIT)
@@ -187,6 +190,17 @@ class SigmaDeltaGroup:
 
 NeuronGroup = LIFGroup | SigmaDeltaGroup
 Group = InputGroup | LIFGroup | SigmaDeltaGroup
+
+#: further neuron-group record types, added by the module that defines them (e.g.
+#: :class:`spikeport.emulator.psn.PSNGroup`) through :func:`register_group_type`
+EXTRA_GROUP_TYPES: list[type] = []
+
+
+def register_group_type(cls: type) -> type:
+    """Let :class:`Network` hold records of ``cls`` as neuron groups (a class decorator)."""
+    if cls not in EXTRA_GROUP_TYPES:
+        EXTRA_GROUP_TYPES.append(cls)
+    return cls
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -273,7 +287,7 @@ class Network:
             if not isinstance(i, InputGroup):
                 raise field_error("Network", "inputs", "must hold InputGroup records", type(i).__name__)
         for g in self.groups:
-            if not isinstance(g, LIFGroup | SigmaDeltaGroup):
+            if not isinstance(g, (LIFGroup, SigmaDeltaGroup, *EXTRA_GROUP_TYPES)):
                 raise field_error("Network", "groups", "must hold neuron group records", type(g).__name__)
         sizes = {g.name: int(g.n) for g in (*self.inputs, *self.groups)}
         targets = {g.name for g in self.groups}

@@ -31,25 +31,35 @@ class RunResult:
         """Recorded variable names of ``group``."""
         return [k.split("/", 1)[1] for k in self.outputs if k.split("/", 1)[0] == group]
 
-    def save_npz(self, path: str | Path) -> None:
-        """Write one array per ``<group>/<variable>`` plus ``__metadata__`` (JSON) to ``path``."""
-        import json
-        import os
-        import tempfile
+    def save_npz(self, path: str | Path, *, compress: bool = True) -> None:
+        """Write one array per ``<group>/<variable>`` plus ``__metadata__`` (JSON) to ``path``, atomically
+        (:mod:`spikeport.emulator.atomic`: temporary file in the folder, fsync, rename, umask mode);
+        deflated (zlib level 1) unless ``compress=False``."""
+        self.save(path, format="npz-compressed" if compress else "npz", obj="RunResult.save_npz")
 
-        from spikeport.emulator.errors import field_error
+    def save(
+        self,
+        path: str | Path,
+        *,
+        format: str = "npz",
+        obj: str = "RunResult.save",
+        dtypes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write the outputs and metadata to ``path`` as ``npz`` (uncompressed, the fastest),
+        ``npz-compressed``, ``h5`` or ``npy-dir`` (a folder of ``.npy``), atomically
+        (:mod:`spikeport.emulator.result_files`; read back with ``load_result``). ``dtypes``: output name ->
+        the dtype it is written as (cast chunk by chunk, without a full-size copy)."""
+        from spikeport.emulator.result_files import save_arrays
 
-        target = Path(path)
-        if not target.parent.is_dir():
-            raise field_error("RunResult.save_npz", "path", "the folder must exist", str(target.parent))
         arrays = {k: np.asarray(v) for k, v in self.outputs.items()}
-        arrays["__metadata__"] = np.array(json.dumps(dict(self.metadata), default=str))
-        # write next to the target, then rename: a failed write leaves nothing half-written
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_arrays(path, arrays, self.metadata, fmt=format, obj=obj, casts=dtypes)
+
+
+def load_result(path: str | Path, *, mmap: bool = False) -> RunResult:
+    """The outputs and metadata of a result saved by :meth:`RunResult.save` in any format (``npz``,
+    ``npz-compressed``, ``h5``, ``npy-dir``; ``mmap`` maps an ``npy-dir``'s arrays instead of reading
+    them)."""
+    from spikeport.emulator.result_files import load_arrays
+
+    arrays, metadata = load_arrays(path, mmap=mmap)
+    return RunResult(outputs=arrays, metadata=metadata)

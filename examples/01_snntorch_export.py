@@ -1,9 +1,9 @@
 """Export a snnTorch model to NIR with its semantics, and show NIR reproduces it spike for spike.
 
 Builds a small seeded snnTorch network (Linear -> Leaky -> Linear -> Synaptic, random weights), exports
-it with :func:`spikeport.nir.frameworks.snntorch_to_nir` (which records snnTorch's reset and timing
-conventions in the graph's metadata), writes the ``.nir`` file, reads it back, runs it with the float
-reference :func:`spikeport.reference.run.run_nir`, and compares every layer's spikes with snnTorch's
+it with ``sp.export`` (which records snnTorch's reset and timing conventions in the graph's metadata),
+writes the ``.nir`` file (``sp.write_nir``), reads it back (``sp.read_nir``), runs it with the float
+reference ``sp.run_nir``, and compares every layer's spikes with snnTorch's
 own forward pass.
 
     python examples/01_snntorch_export.py [--out DIR] [--steps 25] [--batch 8] [--seed 0]
@@ -18,10 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import snntorch as snn
+import spikeport as sp
 import torch
-from spikeport.nir.frameworks import snntorch_to_nir
-from spikeport.nir.io import read_nir, write_nir
-from spikeport.reference.run import run_nir
 from torch import nn
 
 
@@ -72,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     x = (torch.rand(args.batch, args.steps, 20, generator=gen) < 0.3).float()
     ref = snntorch_forward(layers, x)
 
-    graph, sem = snntorch_to_nir(layers, (20,))
+    graph, sem = sp.export(layers, (20,))
     path = out / "snntorch_model.nir"
-    write_nir(path, graph, sem)
-    graph2, sem2 = read_nir(path)
+    sp.write_nir(path, graph, sem)
+    graph2, sem2 = sp.read_nir(path)
     print(f"wrote {path} ({path.stat().st_size} bytes); nodes: {', '.join(sorted(graph2.nodes))}")
     print(f"semantics read back: {sem2.to_dict() if sem2 else None}")
 
-    res = run_nir(graph2, x.numpy(), sem2, record=("spikes",))
+    res = sp.run_nir(graph2, x.numpy(), sem2, record=("spikes",))
     mismatches = 0
     for layer, spikes in ref.items():
         got = res[f"{layer}/spikes"]

@@ -2,9 +2,10 @@
 
 Takes a NIR file with its semantics (``--nir``, e.g. the one example 01 writes) or, by default, builds
 the same seeded snnTorch network as example 01 and exports it. For each mode it prints the quantizer's
-report summary (scales, weight exponents, warnings) and the compare report
-(:func:`spikeport.report.compare.format_report`): the float NIR reference against the integer
-emulator, group by group (spike agreement, first divergence, membrane correlation).
+report summary (scales, weight exponents, warnings) and the compare report (``sp.compare``, printed by
+``sp.format_comparison``): the float NIR reference against the integer emulator, group by group (spike
+agreement, first divergence, membrane correlation). Writes each integer network (HDF5) and its
+quantization report (one JSON object) into ``--out``.
 
     python examples/02_quantize_and_compare.py [--nir FILE] [--out DIR] [--steps 25] [--batch 16]
 """
@@ -12,23 +13,18 @@ emulator, group by group (spike agreement, first divergence, membrane correlatio
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import snntorch as snn
+import spikeport as sp
 import torch
-from spikeport.emulator.io import save_network
-from spikeport.nir.frameworks import snntorch_to_nir
-from spikeport.nir.io import read_nir
-from spikeport.quantize.quantize_nir import quantize
-from spikeport.report.compare import compare, format_report
 from torch import nn
 
 
-def default_graph(seed: int) -> tuple[object, object]:
+def default_graph(seed: int) -> sp.Exported:
     """Example 01's network: 20 -> 30 (Leaky) -> 10 (Synaptic), seeded random weights x 3."""
     torch.manual_seed(seed)
     layers: list[nn.Module] = [
@@ -41,7 +37,7 @@ def default_graph(seed: int) -> tuple[object, object]:
         for layer in layers:
             if isinstance(layer, nn.Linear):
                 layer.weight.mul_(3.0)
-    return snntorch_to_nir(layers, (20,))
+    return sp.export(layers, (20,))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     if args.nir is not None:
-        graph, sem = read_nir(args.nir)
+        graph, sem = sp.read_nir(args.nir)
         if sem is None:
             sys.exit(f"{args.nir}: no semantics in the file's metadata (export it with spikeport)")
     else:
@@ -67,13 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     calib = (rng.random((args.batch, args.steps, n_in)) < 0.3).astype(np.float32)
 
     for mode in ("fixed", "shift"):
-        net, rep = quantize(graph, sem, mode=mode, calibration=calib)
-        save_network(out / f"net_{mode}.h5", net)
-        (out / f"quantization_{mode}.json").write_text(json.dumps(rep.to_json(), indent=2))
+        net, rep = sp.quantize(graph, sem, mode=mode, calibration=calib)
+        sp.save_network(out / f"net_{mode}.h5", net)
+        (out / f"quantization_{mode}.json").write_text(rep.to_json(indent=2))  # to_json() is the JSON text
         print(f"===== mode={mode}: quantization report =====")
         print(rep.summary())
         print(f"===== mode={mode}: float NIR reference vs integer emulator ({args.batch} samples) =====")
-        print(format_report(compare(graph, net, x, sem)))
+        print(sp.format_comparison(sp.compare(graph, net, x, sem)))
         print()
     print(f"networks and reports written to {out}")
     return 0

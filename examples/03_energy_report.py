@@ -2,7 +2,7 @@
 
 Builds a seeded 64 -> 48 -> 10 LIF network with spikeport's own torch modules (random weights, NIR
 semantics), exports it to NIR, quantizes it to 8-bit fixed point, runs it on the emulator with spikes,
-``u`` and ``v`` recorded, and prints :func:`spikeport.report.energy.format_text` for the default
+``u`` and ``v`` recorded, and prints ``sp.format_energy(sp.energy(...))`` for the default
 profiles (Loihi 1, SANA-FE's Loihi model, TrueNorth, and dense ANN baselines). Writes the bar chart
 ``energy.png`` and the JSON report into ``--out``.
 
@@ -18,26 +18,24 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import spikeport as sp
 import torch
-from spikeport.emulator.engines.dispatch import run
-from spikeport.nir.export import export_nir
-from spikeport.quantize.quantize_nir import encode_inputs, quantize
-from spikeport.quantize.semantics import semantics
-from spikeport.quantize.training.neurons import LIF, SNN
-from spikeport.report import energy as er
+from spikeport.report import energy as er  # the bar chart and the JSON form of the report
 from torch import nn
 
 
-def build_graph(seed: int) -> tuple[object, object]:
+def build_graph(seed: int) -> sp.Exported:
     """NIR graph + semantics of a seeded 64 -> 48 -> 10 LIF network (weights scaled so both layers fire)."""
     torch.manual_seed(seed)
-    sem = semantics("nir")
-    model = SNN(nn.Linear(64, 48), LIF(48, beta=0.9), nn.Linear(48, 10), LIF(10, beta=0.9), semantics=sem)
+    sem = sp.semantics("nir")
+    model = sp.SNN(
+        nn.Linear(64, 48), sp.LIF(48, beta=0.9), nn.Linear(48, 10), sp.LIF(10, beta=0.9), semantics=sem
+    )
     with torch.no_grad():
         for p in model.parameters():
             if p.ndim == 2:
                 p.mul_(4.0)
-    return export_nir(model, sem, input_shape=(64,)), sem
+    return sp.export(model, (64,))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,14 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     graph, sem = build_graph(args.seed)
     rng = np.random.default_rng(args.seed)
     x = (rng.random((args.batch, args.steps, 64)) < args.rate).astype(np.float32)
-    net, _ = quantize(graph, sem, mode="fixed", calibration=x)
-    xs = encode_inputs(net, x)
-    res = run(net, xs, record=("spikes", "u", "v"))
+    net, _ = sp.quantize(graph, sem, mode="fixed", calibration=x)
+    xs = sp.encode_inputs(net, x)
+    res = sp.run(net, xs, record=("spikes", "u", "v"))
     spikes = {k: int(v.sum()) for k, v in res.outputs.items() if k.endswith("/spikes")}
     print(f"emulator run: {args.batch} samples x {args.steps} steps; spikes per group: {spikes}")
 
-    rep = er.report_from_run(net, xs, res)
-    print(er.format_text(rep))
+    rep = sp.energy(net, xs, res)
+    print(sp.format_energy(rep))
     png = er.plot_png(rep, out / "energy.png")
     (out / "energy.json").write_text(json.dumps(er.to_json(rep), indent=2))
     print(f"bar chart: {png} ({Path(png).stat().st_size} bytes); JSON: {out / 'energy.json'}")

@@ -23,14 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import spikeport as sp
 import torch
-from spikeport.emulator.engines.dispatch import run
-from spikeport.emulator.io import save_network
-from spikeport.nir.export import export_nir
-from spikeport.quantize import encode_inputs, quantize
-from spikeport.quantize.semantics import semantics
-from spikeport.quantize.training import neurons as snn
-from spikeport.reference.run import run_nir
 from torch import nn
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
@@ -89,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         return np.repeat(a[:, None, :], T, axis=1)
 
     torch.manual_seed(0)
-    sem = semantics("snntorch")
-    model = snn.SNN(
-        nn.Linear(784, args.hidden), snn.LIF(args.hidden, beta=0.9),
-        nn.Linear(args.hidden, 10), snn.LIF(10, beta=0.9), semantics=sem,
+    sem = sp.semantics("snntorch")
+    model = sp.SNN(
+        nn.Linear(784, args.hidden), sp.LIF(args.hidden, beta=0.9),
+        nn.Linear(args.hidden, 10), sp.LIF(10, beta=0.9), semantics=sem,
     )  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), 2e-3)
     t0 = time.time()
@@ -106,17 +100,17 @@ def main(argv: list[str] | None = None) -> int:
             loss.backward()
             opt.step()
         print(f"epoch {ep + 1}: loss {loss.item():.3f} ({time.time() - t0:.0f} s)")
-    graph = export_nir(model, input_shape=(784,))
+    graph, sem = sp.export(model, (784,))
     x_te = seq(x[te])
-    ref = run_nir(graph, x_te, sem, record=("spikes",))
+    ref = sp.run_nir(graph, x_te, sem, record=("spikes",))
     acc = {"float": float(np.mean(ref["3/spikes"].sum(1).argmax(1) == y[te]))}
     for mode in ("fixed", "shift"):
-        net, rep = quantize(graph, sem, mode=mode, calibration=seq(x[tr[:500]]))
+        net, rep = sp.quantize(graph, sem, mode=mode, calibration=seq(x[tr[:500]]))
         lag = net.metadata["groups"]["3"]["lag"]
-        res = run(net, encode_inputs(net, x_te, pad=lag))
+        res = sp.run(net, sp.encode_inputs(net, x_te, pad=lag))
         acc[mode] = float(np.mean(res["3/spikes"][:, lag : lag + T].sum(1).argmax(1) == y[te]))
         print(rep.summary())
-        save_network(out_dir / f"mnist_{mode}.h5", net)
+        sp.save_network(out_dir / f"mnist_{mode}.h5", net)
     print(
         f"MNIST test split ({len(te)} images, {T} steps): float {acc['float']:.2%}  "
         f"8-bit fixed {acc['fixed']:.2%}  power-of-two {acc['shift']:.2%}"

@@ -2,8 +2,8 @@
 
 Builds the seeded 64 -> 48 -> 10 LIF network of example 03 (NIR semantics: zero reset, which Lava's LIF
 runs as it is), quantizes it for ``target="lava"``, runs the same input spikes through
-:func:`spikeport.lava.backend.run_lava` and :func:`spikeport.emulator.engines.dispatch.run` recording
-spikes, ``u`` and ``v`` of every group, checks ``np.array_equal`` on every recorded variable, and prints
+``sp.run(..., backend="lava")`` and ``sp.run(..., backend="emulator")`` recording spikes, ``u`` and ``v``
+of every group, checks ``np.array_equal`` on every recorded variable, and prints
 the throughput of both (sample-steps per second, Lava's process start-up included).
 
     python examples/05_lava_deploy.py [--out DIR] [--samples 3] [--steps 20]
@@ -18,29 +18,25 @@ import time
 from pathlib import Path
 
 import numpy as np
+import spikeport as sp
 import torch
-from spikeport.emulator.engines.dispatch import run
-from spikeport.emulator.io import save_network
-from spikeport.lava.backend import run_lava
-from spikeport.nir.export import export_nir
-from spikeport.quantize.quantize_nir import encode_inputs, quantize
-from spikeport.quantize.semantics import semantics
-from spikeport.quantize.training.neurons import LIF, SNN
 from torch import nn
 
 RECORD = ("spikes", "u", "v")
 
 
-def build_graph(seed: int) -> tuple[object, object]:
+def build_graph(seed: int) -> sp.Exported:
     """NIR graph + semantics of a seeded 64 -> 48 -> 10 LIF network (weights scaled so both layers fire)."""
     torch.manual_seed(seed)
-    sem = semantics("nir")
-    model = SNN(nn.Linear(64, 48), LIF(48, beta=0.9), nn.Linear(48, 10), LIF(10, beta=0.9), semantics=sem)
+    sem = sp.semantics("nir")
+    model = sp.SNN(
+        nn.Linear(64, 48), sp.LIF(48, beta=0.9), nn.Linear(48, 10), sp.LIF(10, beta=0.9), semantics=sem
+    )
     with torch.no_grad():
         for p in model.parameters():
             if p.ndim == 2:
                 p.mul_(4.0)
-    return export_nir(model, sem, input_shape=(64,)), sem
+    return sp.export(model, (64,))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,17 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     graph, sem = build_graph(args.seed)
     rng = np.random.default_rng(args.seed)
     x = (rng.random((args.samples, args.steps, 64)) < 0.2).astype(np.float32)
-    net, _ = quantize(graph, sem, mode="fixed", calibration=x, target="lava")
-    save_network(out / "net_fixed.h5", net)
+    net, _ = sp.quantize(graph, sem, mode="fixed", calibration=x, target="lava")
+    sp.save_network(out / "net_fixed.h5", net)
     lag = max(int(g["lag"]) for g in net.metadata["groups"].values())
-    xs = encode_inputs(net, x, pad=lag)
+    xs = sp.encode_inputs(net, x, pad=lag)
     work = args.samples * (args.steps + lag)
 
     t0 = time.perf_counter()
-    emu = run(net, xs, record=RECORD)
+    emu = sp.run(net, xs, backend="emulator", record=RECORD)
     t_emu = time.perf_counter() - t0
     t0 = time.perf_counter()
-    lava = run_lava(net, xs, record=RECORD)
+    lava = sp.run(net, xs, backend="lava", record=RECORD)
     t_lava = time.perf_counter() - t0
 
     equal = True

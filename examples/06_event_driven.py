@@ -2,7 +2,7 @@
 
 1. A sparse-activity integer network (input channels -> ``--neurons`` LIF neurons, each channel
    reaching 100 random neurons; a few neurons driven by their bias alone) runs on the dense engine and
-   on the event engine (``run(..., engine="event")``, which only updates neurons that received input
+   on the event engine (``sp.run(..., engine="event")``, which only updates neurons that received input
    or are not at rest). Prints both wall times, the fraction of neuron updates the event engine did, and
    checks that every output and the final ``u``/``v`` are equal.
 2. SparseProp (:mod:`spikeport.emulator.continuous.sparseprop`): a balanced inhibitory LIF network simulated
@@ -23,23 +23,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from spikeport.emulator.continuous.sparseprop import BalancedNetwork, simulate
-from spikeport.emulator.engines.dispatch import run
-from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network
+import spikeport as sp
+from spikeport.emulator.continuous.sparseprop import BalancedNetwork, simulate  # no sp verb: a research tool
 
 
-def sparse_network(n: int, n_in: int, rng: np.random.Generator) -> Network:
+def sparse_network(n: int, n_in: int, rng: np.random.Generator) -> sp.Network:
     """``n_in`` channels -> ``n`` LIF neurons; each channel reaches 100 neurons with a weight of 120
     (above the threshold of 100, so one input spike fires them); 0.2% of the neurons have a bias."""
     w = np.zeros((n, n_in), np.int16)
     for j in range(n_in):
         w[rng.choice(n, 100, replace=False), j] = 120
     bias = np.where(rng.random(n) < 0.002, 600, 0)
-    lif = LIFGroup(name="h", n=n, du=4095, dv=410, vth=100, bias_mant=bias, bias_exp=0, u0=0, v0=0)
-    return Network(
-        inputs=[InputGroup(name="x", n=n_in)],
+    lif = sp.LIFGroup(name="h", n=n, du=4095, dv=410, vth=100, bias_mant=bias, bias_exp=0, u0=0, v0=0)
+    return sp.Network(
+        inputs=[sp.InputGroup(name="x", n=n_in)],
         groups=[lif],
-        connections=[Connection(name="in", source="x", target="h", weights=w)],
+        connections=[sp.Connection(name="in", source="x", target="h", weights=w)],
     )
 
 
@@ -48,14 +47,15 @@ def event_vs_dense(n: int, steps: int, seed: int) -> dict[str, Any]:
     net = sparse_network(n, 200, rng)
     x = (rng.random((1, steps, 200)) < 0.01).astype(np.int64)
     for engine in ("dense", "event"):  # compile and warm caches outside the timing
-        run(net, x[:, :3], engine=engine)
+        sp.run(net, x[:, :3], engine=engine)
     t0 = time.perf_counter()
-    dense = run(net, x, engine="dense")
+    dense = sp.run(net, x, engine="dense")
     t1 = time.perf_counter()
-    event = run(net, x, engine="event")
+    event = sp.run(net, x, engine="event")
     t2 = time.perf_counter()
     equal = all(np.array_equal(dense[k], event[k]) for k in dense.outputs) and all(
-        np.array_equal(dense.state.groups["h"][v], event.state.groups["h"][v]) for v in ("u", "v")
+        np.array_equal(getattr(dense.state.groups["h"], v), getattr(event.state.groups["h"], v))
+        for v in ("u", "v")
     )
     return {
         "neurons": n,
@@ -115,18 +115,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{100 * ev['event_updates_fraction']:.2f}% of neuron-steps; outputs and final state "
         f"{'equal (bit-exact)' if ev['equal'] else 'DIFFERENT'}"
     )
-    sp = sparseprop_run(args.sp_neurons, args.spikes)
+    spr = sparseprop_run(args.sp_neurons, args.spikes)
     print(
-        f"SparseProp (balanced LIF, N={sp['neurons']}, K={sp['k']}, {sp['network_spikes']} spikes): "
-        f"heap {sp['heap_us_per_spike']} us/spike, naive {sp['naive_us_per_spike']} us/spike; "
-        f"rate {sp['rate_hz']} Hz, ISI CV {sp['isi_cv']}"
+        f"SparseProp (balanced LIF, N={spr['neurons']}, K={spr['k']}, {spr['network_spikes']} spikes): "
+        f"heap {spr['heap_us_per_spike']} us/spike, naive {spr['naive_us_per_spike']} us/spike; "
+        f"rate {spr['rate_hz']} Hz, ISI CV {spr['isi_cv']}"
     )
     print(
-        f"  heap vs naive: {'same spike sequence' if sp['same_neurons'] else 'DIFFERENT neurons'}, "
-        f"max spike-time difference {sp['max_time_difference_s']:.3g} s"
+        f"  heap vs naive: {'same spike sequence' if spr['same_neurons'] else 'DIFFERENT neurons'}, "
+        f"max spike-time difference {spr['max_time_difference_s']:.3g} s"
     )
-    (out / "event_driven.json").write_text(json.dumps({"event_vs_dense": ev, "sparseprop": sp}, indent=2))
-    return 0 if ev["equal"] and sp["same_neurons"] else 1
+    (out / "event_driven.json").write_text(json.dumps({"event_vs_dense": ev, "sparseprop": spr}, indent=2))
+    return 0 if ev["equal"] and spr["same_neurons"] else 1
 
 
 if __name__ == "__main__":

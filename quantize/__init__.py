@@ -16,12 +16,12 @@ if TYPE_CHECKING:
     from spikeport.quantize.fixed_point import pow2_round as pow2_round
     from spikeport.quantize.fixed_point import quantize_weights as quantize_weights
     from spikeport.quantize.fixed_point import quantize_weights_pow2 as quantize_weights_pow2
+    from spikeport.quantize.quant_warnings import WARNING_CODES as WARNING_CODES
+    from spikeport.quantize.quant_warnings import QuantWarning as QuantWarning
     from spikeport.quantize.quantize_nir import encode_inputs as encode_inputs
     from spikeport.quantize.quantize_nir import quantize as quantize
     from spikeport.quantize.quantize_nir import quantize_pair as quantize_pair
-    from spikeport.quantize.report import WARNING_CODES as WARNING_CODES
     from spikeport.quantize.report import QuantReport as QuantReport
-    from spikeport.quantize.report import QuantWarning as QuantWarning
 
 #: public name -> "module:attribute", imported on first use (numba, nir and torch load only when used)
 _LAZY: dict[str, str] = {
@@ -31,9 +31,9 @@ _LAZY: dict[str, str] = {
     "encode_inputs": "spikeport.quantize.quantize_nir:encode_inputs",
     "quantize": "spikeport.quantize.quantize_nir:quantize",
     "quantize_pair": "spikeport.quantize.quantize_nir:quantize_pair",
-    "WARNING_CODES": "spikeport.quantize.report:WARNING_CODES",
+    "WARNING_CODES": "spikeport.quantize.quant_warnings:WARNING_CODES",
     "QuantReport": "spikeport.quantize.report:QuantReport",
-    "QuantWarning": "spikeport.quantize.report:QuantWarning",
+    "QuantWarning": "spikeport.quantize.quant_warnings:QuantWarning",
 }
 
 __all__ = sorted(_LAZY)

@@ -27,7 +27,7 @@ from spikeport.quantize.semantics import Semantics
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Options:
+class BuildOptions:
     weight_bits: int
     mode: str
     shift_decays: bool
@@ -37,7 +37,7 @@ def _bias(g: GroupPlan) -> np.ndarray:
     return g.bias
 
 
-def _static(g: GroupPlan, conns: Sequence[ConnPlan]) -> Bounds:
+def static_group_bounds(g: GroupPlan, conns: Sequence[ConnPlan]) -> Bounds:
     m = g.model
     return static_bounds(
         u_gain=m.u_gain,
@@ -49,7 +49,7 @@ def _static(g: GroupPlan, conns: Sequence[ConnPlan]) -> Bounds:
     )
 
 
-def _observed(g: GroupPlan, obs: Observation, scale: Scale, margin: float) -> Bounds:
+def observed_group_bounds(g: GroupPlan, obs: Observation, scale: Scale, margin: float) -> Bounds:
     s = scale.scale
     return data_bounds(
         a_obs=obs.a_in / s,
@@ -61,14 +61,14 @@ def _observed(g: GroupPlan, obs: Observation, scale: Scale, margin: float) -> Bo
     )
 
 
-def _top(w: np.ndarray, opts: _Options) -> float:
+def _top(w: np.ndarray, opts: BuildOptions) -> float:
     if opts.mode == "shift":
         return 128.0
     _, lo, hi = fixed.weight_grid(fixed.sign_mode(w), opts.weight_bits)
     return float(hi if hi > 0 else -lo)
 
 
-def _group_scale(g: GroupPlan, bounds: Bounds, conns: Sequence[ConnPlan], opts: _Options) -> Scale:
+def group_scale(g: GroupPlan, bounds: Bounds, conns: Sequence[ConnPlan], opts: BuildOptions) -> Scale:
     ws = [g.model.u_gain[:, None] * c.m / 64.0 for c in conns if c.target == g.name]
     peaks = [(np.max(np.abs(w), axis=1), _top(w, opts)) for w in ws]
     sc = choose_scale(threshold=g.model.threshold, bounds=bounds, weight_peaks=peaks, bias=_bias(g))
@@ -77,7 +77,7 @@ def _group_scale(g: GroupPlan, bounds: Bounds, conns: Sequence[ConnPlan], opts: 
     )
 
 
-def _dequant(w: np.ndarray, opts: _Options) -> np.ndarray:
+def _dequant(w: np.ndarray, opts: BuildOptions) -> np.ndarray:
     q = (
         fixed.quantize_weights_pow2(w, opts.weight_bits)
         if opts.mode == "shift"
@@ -86,7 +86,7 @@ def _dequant(w: np.ndarray, opts: _Options) -> np.ndarray:
     return q.mant * 2.0**q.exp
 
 
-def _decays(m: NeuronModel, opts: _Options) -> tuple[float, float, float, float]:
+def _decays(m: NeuronModel, opts: BuildOptions) -> tuple[float, float, float, float]:
     """(du, dv) integer and (du, dv) real for the twin."""
     if m.alpha_u is None:
         du, du_real = float(bits.DECAY_MAX), float(bits.DECAY_MAX)
@@ -111,16 +111,33 @@ class Parts:
     biases: dict[str, tuple[np.ndarray, np.ndarray, int]]  # group -> (float, quantized, n saturated)
 
 
-def _build(
+def build_records(
     plan: Plan,
     conns: Sequence[ConnPlan],
     scales: Mapping[str, Scale],
     enc: Mapping[str, InputEncoding],
-    opts: _Options,
+    opts: BuildOptions,
     sem: Semantics,
     target: str,
 ) -> tuple[Network, Network, Parts]:
+    """The integer network, its float twin (same description, values unrounded) and the report's parts."""
     inputs = tuple(InputGroup(name=k, n=e.n, num_message_bits=e.num_message_bits) for k, e in enc.items())
+    groups, twins, biases = _group_records(plan, scales, opts)
+    if any(c.source == BIAS_UNIT for c in conns):
+        unit = _bias_unit()
+        groups.insert(0, unit)
+        twins.insert(0, unit)
+    cs, ts, weights = _connection_records(plan, conns, scales, opts)
+    meta = _metadata(plan, scales, enc, opts, sem, target)
+    net = Network(inputs=inputs, groups=tuple(groups), connections=tuple(cs), metadata=meta)
+    twin = Network(inputs=inputs, groups=tuple(twins), connections=tuple(ts), metadata={**meta, "twin": True})
+    return net, twin, Parts(weights=weights, biases=biases)
+
+
+def _group_records(
+    plan: Plan, scales: Mapping[str, Scale], opts: BuildOptions
+) -> tuple[list[LIFGroup], list[LIFGroup], dict[str, tuple[np.ndarray, np.ndarray, int]]]:
+    """One integer LIF group and its float twin per planned group, plus the float/quantized biases."""
     groups, twins, biases = [], [], {}
     for g in plan.groups:
         sc, m = scales[g.name], g.model
@@ -144,13 +161,21 @@ def _build(
         groups.append(LIFGroup(du=du, dv=dv, bias_mant=mant, v0=np.rint(v0), **common))
         real_mant = np.clip(b / 2.0**exp, bits.BIAS_MANT_MIN, bits.BIAS_MANT_MAX)
         twins.append(LIFGroup(du=du_r, dv=dv_r, bias_mant=real_mant, v0=v0_r, **common))
-    if any(c.source == BIAS_UNIT for c in conns):
-        one, zero = np.ones(1, np.int64), np.zeros(1, np.int64)
-        unit = LIFGroup(
-            name=BIAS_UNIT, n=1, du=4095, dv=4095, vth=0, bias_mant=one, bias_exp=zero, u0=zero, v0=zero
-        )
-        groups.insert(0, unit)
-        twins.insert(0, unit)
+    return groups, twins, biases
+
+
+def _bias_unit() -> LIFGroup:
+    """The one always-firing neuron that carries constant inputs (biases the neuron cannot hold)."""
+    one, zero = np.ones(1, np.int64), np.zeros(1, np.int64)
+    return LIFGroup(
+        name=BIAS_UNIT, n=1, du=4095, dv=4095, vth=0, bias_mant=one, bias_exp=zero, u0=zero, v0=zero
+    )
+
+
+def _connection_records(
+    plan: Plan, conns: Sequence[ConnPlan], scales: Mapping[str, Scale], opts: BuildOptions
+) -> tuple[list[Connection], list[Connection], dict[str, tuple[np.ndarray, fixed.QuantizedWeights]]]:
+    """One integer connection and its float twin per connection plan, plus float/quantized weights."""
     cs, ts, weights = [], [], {}
     for c in conns:
         sc, m = scales[c.target], next(g.model for g in plan.groups if g.name == c.target)
@@ -175,10 +200,7 @@ def _build(
         )
         cs.append(Connection(weights=q.mant, shift=opts.mode == "shift", **common_c))
         ts.append(Connection(weights=np.clip(w / 2.0**q.exp, bits.WEIGHT_MIN, bits.WEIGHT_MAX), **common_c))
-    meta = _metadata(plan, scales, enc, opts, sem, target)
-    net = Network(inputs=inputs, groups=tuple(groups), connections=tuple(cs), metadata=meta)
-    twin = Network(inputs=inputs, groups=tuple(twins), connections=tuple(ts), metadata={**meta, "twin": True})
-    return net, twin, Parts(weights=weights, biases=biases)
+    return cs, ts, weights
 
 
 def _initial_v(v_start: np.ndarray, bias: np.ndarray, dv: float, lag: int) -> np.ndarray:
@@ -196,7 +218,7 @@ def _metadata(
     plan: Plan,
     scales: Mapping[str, Scale],
     enc: Mapping[str, InputEncoding],
-    opts: _Options,
+    opts: BuildOptions,
     sem: Semantics,
     target: str,
 ) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 Every function is pure and vectorized; the exact integer rule is in its docstring. Sources: lava-nc
 0.10.0 ``lava/proc/lif/models.py`` (PyLifModelBitAcc), ``lava/proc/dense/models.py`` and
-``lava/utils/weightutils.py`` (REFERENCE.md §1); power-of-two weights after Xue et al. 2025
-(REFERENCE.md §4).
+``lava/utils/weightutils.py`` (docs/lava-arithmetic.md); power-of-two weights after Xue et al. 2025
+(docs/seed-methods.md, "Mul-free parallel spiking neuron (Xue et al. 2025)").
 
 Units. A neuron group gets a scale ``S`` (integer v units per float v unit). Lava's per-step update
 
@@ -136,19 +136,23 @@ def quantize_weights(w: np.ndarray, num_weight_bits: int = 8) -> QuantizedWeight
     :func:`weight_grid` (mixed signs with 8 bits: even values only, since Lava drops the LSB).
     """
     w = np.asarray(w, dtype=np.float64)
-    mode = sign_mode(w)
+    nonzero = w != 0  # zeros stay 0 and decide nothing: a lowered convolution is mostly zeros
+    vals = w[nonzero]
+    mode = sign_mode(vals)
     step, lo, hi = weight_grid(mode, num_weight_bits)
-    exp = int(np.clip(_exp_bounds(w, lo, hi), bits.WEIGHT_EXP_MIN, bits.WEIGHT_EXP_MAX))
-    ideal = np.rint(w / (2.0**exp) / step) * step
+    exp = int(np.clip(_exp_bounds(vals, lo, hi), bits.WEIGHT_EXP_MIN, bits.WEIGHT_EXP_MAX))
+    ideal = np.rint(vals / (2.0**exp) / step) * step
     # rounding up at the top of the range can overflow it: take one more exponent if it helps
     if exp < bits.WEIGHT_EXP_MAX and (np.any(ideal > hi) or np.any(ideal < lo)):
         exp += 1
-        ideal = np.rint(w / (2.0**exp) / step) * step
-    mant = np.clip(ideal, lo, hi)
+        ideal = np.rint(vals / (2.0**exp) / step) * step
+    clipped = np.clip(ideal, lo, hi)
+    mant = np.zeros(w.shape, np.int64)
+    mant[nonzero] = clipped
     return QuantizedWeights(
-        mant=mant.astype(np.int64),
+        mant=mant,
         exp=exp,
-        saturated=int(np.count_nonzero(mant != ideal)),
+        saturated=int(np.count_nonzero(clipped != ideal)),
         sign_mode=mode,
     )
 
@@ -204,10 +208,9 @@ def quantize_bias(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def bias_value(mant: np.ndarray, exp: np.ndarray) -> np.ndarray:
-    """``mant << exp`` (arithmetic right shift for negative ``exp``), as Lava applies it."""
-    mant = np.asarray(mant, dtype=np.int64)
-    exp = np.asarray(exp, dtype=np.int64)
-    return np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
+    """``mant << exp`` (arithmetic right shift for negative ``exp``), as Lava applies it: the
+    emulator's kernel :func:`spikeport.emulator.kernels.effective_bias` (one formula)."""
+    return kernels.effective_bias(mant, exp)
 
 
 def headroom_bits(bound: float, limit: float) -> float:

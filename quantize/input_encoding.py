@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from spikeport.emulator.errors import ValidationError
 from spikeport.quantize.graph.flatten import FlatGraph
 from spikeport.quantize.graph.group_plan import Plan
+from spikeport.quantize.graph.inputs import graph_inputs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,21 +24,9 @@ class InputEncoding:
 def _arrays(flat: FlatGraph, x: Any) -> dict[str, np.ndarray]:
     if x is None:
         return {}
-    if not isinstance(x, Mapping):
-        if len(flat.inputs) != 1:
-            raise ValidationError(
-                f"inputs: must be a dict Input name -> array for several inputs {list(flat.inputs)}"
-            )
-        x = {flat.inputs[0]: x}
-    out = {}
-    for name, a in x.items():
-        if name not in flat.nodes:
-            raise ValidationError(f"inputs: unknown Input {name!r} (inputs: {list(flat.inputs)})")
-        arr = np.asarray(a, dtype=np.float64)
-        out[name] = (
-            arr.reshape(arr.shape[0], arr.shape[1], -1) if arr.ndim >= 3 else arr.reshape(1, arr.shape[0], -1)
-        )
-    return out
+    shapes = {name: flat.nodes[name].out_shape for name in flat.inputs}
+    xs = graph_inputs(shapes, x, caller="calibration", require_all=False)
+    return {k: a.astype(np.float64) for k, a in xs.items()}
 
 
 def input_encoding(flat: FlatGraph, plan: Plan, calibration: Any) -> dict[str, InputEncoding]:

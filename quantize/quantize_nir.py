@@ -2,7 +2,8 @@
 
 :func:`quantize` / :func:`quantize_pair` run the stages, each in its own module:
 
-* :mod:`.neurons`: neuron nodes (LIF, CubaLIF, IF, LI, CubaLI, I) -> float neuron models (registry);
+* :mod:`.neuron_models`: neuron nodes (LIF, CubaLIF, IF, LI, CubaLI, I) -> float neuron models (from
+  the node spec's traits, :mod:`.node_specs`);
 * :mod:`.lowering`: linear nodes (Affine, Linear, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale, Delay)
   -> matrices, composed along every path into a group (registry);
 * :mod:`.plan`: groups, readouts, output wiring, per-group lags, semantic checks (and the bias rules);
@@ -22,8 +23,14 @@ from typing import Any
 import numpy as np
 from spikeport.emulator.errors import ValidationError
 from spikeport.emulator.network import Network
+from spikeport.quantize.build_network import (
+    BuildOptions,
+    build_records,
+    group_scale,
+    observed_group_bounds,
+    static_group_bounds,
+)
 from spikeport.quantize.build_network import Parts as Parts
-from spikeport.quantize.build_network import _build, _group_scale, _observed, _Options, _static
 from spikeport.quantize.calibrate import observe
 from spikeport.quantize.graph.connection_plans import ConnPlan as ConnPlan
 from spikeport.quantize.graph.connection_plans import connection_plans as connection_plans
@@ -34,6 +41,7 @@ from spikeport.quantize.graph.group_plan import Plan as Plan
 from spikeport.quantize.graph.group_plan import build_plan as build_plan
 from spikeport.quantize.graph.group_plan import check_semantics as check_semantics
 from spikeport.quantize.graph.group_plan import group_lags as group_lags
+from spikeport.quantize.graph.inputs import graph_inputs
 from spikeport.quantize.graph.lowering import LINEAR_LOWERINGS as LINEAR_LOWERINGS
 from spikeport.quantize.graph.lowering import SUPPORTED as SUPPORTED
 from spikeport.quantize.graph.lowering import Composed as Composed
@@ -42,8 +50,8 @@ from spikeport.quantize.graph.lowering import PathKey as PathKey
 from spikeport.quantize.graph.lowering import check_supported as check_supported
 from spikeport.quantize.graph.lowering import compose_inputs as compose_inputs
 from spikeport.quantize.graph.lowering import is_group as is_group
-from spikeport.quantize.graph.neuron_models import NEURON_MAPPERS as NEURON_MAPPERS
 from spikeport.quantize.graph.neuron_models import NeuronModel as NeuronModel
+from spikeport.quantize.graph.neuron_models import neuron_model as neuron_model
 from spikeport.quantize.graph.neuron_models import per_neuron as per_neuron
 from spikeport.quantize.graph.neuron_models import readout_model as readout_model
 from spikeport.quantize.input_encoding import InputEncoding as InputEncoding
@@ -64,6 +72,8 @@ def quantize(
     shift_decays: bool = False,
     margin: float = 2.0,
     cuba_bias: str = "unit",
+    search: str | None = None,
+    split: bool = False,
 ) -> tuple[Network, QuantReport]:
     """Quantize a float NIR graph under ``semantics`` to the emulator's integer :class:`Network`.
 
@@ -71,7 +81,11 @@ def quantize(
     or +-2**k). ``calibration``: inputs ``(B, T, n)`` (or a dict per Input node) for a data-driven
     bound and activity warnings. ``target="lava"`` refuses what Lava cannot run (subtract reset,
     refractory hold). ``shift_decays`` rounds du + 1 and dv to powers of two. The input is never
-    mutated; see :func:`quantize_pair` for the float twin as well.
+    mutated; see :func:`quantize_pair` for the float twin as well. ``search`` ("weight" or "output",
+    the latter needs ``calibration``) re-chooses each connection's exponent and clipping by least
+    error (:mod:`.search`); ``split=True`` splits connections whose weights exceed the mantissa's range
+    into several with different exponents (:mod:`.weight_split`); both are reported in
+    ``report.choices``.
     """
     net, _, report = quantize_pair(
         graph,
@@ -83,6 +97,8 @@ def quantize(
         shift_decays=shift_decays,
         margin=margin,
         cuba_bias=cuba_bias,
+        search=search,
+        split=split,
     )
     return net, report
 
@@ -98,41 +114,34 @@ def quantize_pair(
     shift_decays: bool = False,
     margin: float = 2.0,
     cuba_bias: str = "unit",
+    search: str | None = None,
+    split: bool = False,
 ) -> tuple[Network, Network, QuantReport]:
     """:func:`quantize` plus the float twin: the same description with every value unrounded
     (run it with the emulator's ``mode="float"``: its difference to the integer network is
     quantization only; its difference to the float NIR run is timing and discretization)."""
     from spikeport.quantize.semantics import semantics as resolve
 
-    if mode not in ("fixed", "shift"):
-        raise ValidationError(f"quantize.mode: must be 'fixed' or 'shift' (got {mode!r})")
-    if not 1 <= int(weight_bits) <= 8:
-        raise ValidationError(f"quantize.weight_bits: must be in [1, 8] (got {weight_bits!r})")
-    if target not in ("emulator", "lava"):
-        raise ValidationError(f"quantize.target: must be 'emulator' or 'lava' (got {target!r})")
+    _check_options(mode, weight_bits, target, cuba_bias, search)
     sem = resolve(semantics)
     flat = graph if isinstance(graph, FlatGraph) else flatten_graph(graph)
-    if cuba_bias not in ("unit", "v"):
-        raise ValidationError(f"quantize.cuba_bias: must be 'unit' or 'v' (got {cuba_bias!r})")
     plan = build_plan(flat, sem, cuba_bias)
     warns = check_semantics(plan, target)
     enc = input_encoding(flat, plan, calibration)
     conns, timing = connection_plans(plan, enc, sem)
-    opts = _Options(weight_bits=int(weight_bits), mode=mode, shift_decays=shift_decays)
-    bounds = {g.name: _static(g, conns) for g in plan.groups}
-    scales = {g.name: _group_scale(g, bounds[g.name], conns, opts) for g in plan.groups}
-    cal_x = None
+    opts = BuildOptions(weight_bits=int(weight_bits), mode=mode, shift_decays=shift_decays)
+    bounds = {g.name: static_group_bounds(g, conns) for g in plan.groups}
+    scales = {g.name: group_scale(g, bounds[g.name], conns, opts) for g in plan.groups}
+    spiking = {g.name: g.model.spiking for g in plan.groups}
+    rates = None
     if calibration is not None:
         cal_x = encode_inputs(enc, calibration, exact=True)
-        _, twin0, _ = _build(plan, conns, scales, enc, opts, sem, target)
-        spiking = {g.name: g.model.spiking for g in plan.groups}
+        _, twin0, _ = build_records(plan, conns, scales, enc, opts, sem, target)
         obs = observe(twin0, cal_x, mode="float", spiking=spiking)
-        bounds = {g.name: _observed(g, obs[g.name], scales[g.name], margin) for g in plan.groups}
-        scales = {g.name: _group_scale(g, bounds[g.name], conns, opts) for g in plan.groups}
-    net, twin, parts = _build(plan, conns, scales, enc, opts, sem, target)
-    rates = None
-    if cal_x is not None:
-        spiking = {g.name: g.model.spiking for g in plan.groups}
+        bounds = {g.name: observed_group_bounds(g, obs[g.name], scales[g.name], margin) for g in plan.groups}
+        scales = {g.name: group_scale(g, bounds[g.name], conns, opts) for g in plan.groups}
+    net, twin, parts = build_records(plan, conns, scales, enc, opts, sem, target)
+    if calibration is not None:
         rates = (
             observe(twin, cal_x, mode="float", spiking=spiking),
             observe(net, encode_inputs(enc, calibration), mode="fixed", spiking=spiking),
@@ -151,7 +160,51 @@ def quantize_pair(
         warnings=[*warns, *timing],
         rates=rates,
     )
+    if search is not None or split:
+        net, report = _choices(net, twin, report, search, split, enc, calibration)
     return net, twin, report
+
+
+def _choices(
+    net: Network,
+    twin: Network,
+    report: QuantReport,
+    search: str | None,
+    split: bool,
+    enc: Any,
+    calibration: Any,
+) -> tuple[Network, QuantReport]:
+    """The optional post-training choices (exponent search, then weight splitting), in ``report.choices``."""
+    import dataclasses
+
+    from spikeport.quantize.search import search_network
+    from spikeport.quantize.weight_split import split_network
+
+    choices: dict[str, Any] = {}
+    if search is not None:
+        pad = max((int(g["lag"]) for g in net.metadata["groups"].values()), default=0)
+        cal = None if calibration is None else encode_inputs(enc, calibration, pad=pad)
+        net, infos = search_network(net, twin, objective=search, calibration=cal)
+        choices["exponent_search"] = [i.to_dict() for i in infos]
+    if split:
+        net, sinfos = split_network(net, twin)
+        choices["weight_split"] = [i.to_dict() for i in sinfos]
+    return net, dataclasses.replace(report, choices=choices)
+
+
+def _check_options(
+    mode: str, weight_bits: int, target: str, cuba_bias: str = "unit", search: Any = None
+) -> None:
+    if cuba_bias not in ("unit", "v"):
+        raise ValidationError(f"quantize.cuba_bias: must be 'unit' or 'v' (got {cuba_bias!r})")
+    if search not in (None, "weight", "output"):
+        raise ValidationError(f"quantize.search: must be None, 'weight' or 'output' (got {search!r})")
+    if mode not in ("fixed", "shift"):
+        raise ValidationError(f"quantize.mode: must be 'fixed' or 'shift' (got {mode!r})")
+    if not 1 <= int(weight_bits) <= 8:
+        raise ValidationError(f"quantize.weight_bits: must be in [1, 8] (got {weight_bits!r})")
+    if target not in ("emulator", "lava"):
+        raise ValidationError(f"quantize.target: must be 'emulator' or 'lava' (got {target!r})")
 
 
 def encode_inputs(
@@ -170,32 +223,26 @@ def encode_inputs(
             )
             for k, v in meta.items()
         }
-    if not isinstance(x, Mapping):
-        if len(source) != 1:
-            raise ValidationError(f"inputs: must be a dict name -> array for several inputs {list(source)}")
-        x = {next(iter(source)): x}
+    xs = graph_inputs({k: (e.n,) for k, e in source.items()}, x, caller="encode_inputs")
     out = {}
     for name, e in source.items():
-        if name not in x:
-            raise ValidationError(f"inputs: missing input {name!r}")
-        arr = np.asarray(x[name], dtype=np.float64)
-        arr = (
-            arr.reshape(arr.shape[0], arr.shape[1], -1) if arr.ndim >= 3 else arr.reshape(1, arr.shape[0], -1)
-        )
+        arr = xs[name].astype(np.float64)
         if pad:
             arr = np.concatenate([arr, np.zeros((arr.shape[0], pad, arr.shape[2]))], axis=1)
-        if arr.shape[2] != e.n:
-            raise ValidationError(f"inputs[{name!r}]: must have {e.n} channels (got shape {arr.shape})")
-        if e.num_message_bits == 0:
-            bad = (arr != 0) & (arr != 1)
-            if np.any(bad):
-                raise ValidationError(
-                    f"inputs[{name!r}]: binary input must be 0/1 (got {arr[bad].flat[0]!r}); quantize with "
-                    f"calibration data holding graded values"
-                )
-            out[name] = arr.astype(np.int64)
-        else:
-            lim = (1 << e.num_message_bits) - 1
-            y = np.clip(arr * e.scale, -lim, lim)
-            out[name] = y if exact else np.rint(y).astype(np.int64)
+        out[name] = _encode(name, e, arr, exact)
     return out
+
+
+def _encode(name: str, e: InputEncoding, arr: np.ndarray, exact: bool) -> np.ndarray:
+    """0/1 spikes (binary) or ``x * scale`` clipped to the payload range, rounded unless ``exact``."""
+    if e.num_message_bits == 0:
+        bad = (arr != 0) & (arr != 1)
+        if np.any(bad):
+            raise ValidationError(
+                f"encode_inputs.inputs[{name!r}]: binary input must be 0/1 (got {arr[bad].flat[0]!r}); "
+                f"quantize with calibration data holding graded values"
+            )
+        return arr.astype(np.int64)
+    lim = (1 << e.num_message_bits) - 1
+    y = np.clip(arr * e.scale, -lim, lim)
+    return y if exact else np.rint(y).astype(np.int64)

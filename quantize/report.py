@@ -1,42 +1,35 @@
 """What quantization did, per connection and per neuron group, and what to worry about.
 
-Every record is frozen and JSON-serializable through :meth:`QuantReport.to_dict`. Warnings carry a
-stable ``code`` (one of :data:`WARNING_CODES`), the object they concern and a sentence for people.
+Every record is frozen and JSON-serializable through :meth:`QuantReport.to_dict`. Warnings
+(:class:`~spikeport.quantize.quant_warnings.QuantWarning`, re-exported here) carry a stable ``code``
+(one of :data:`WARNING_CODES`), the object they concern and a sentence for people.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from spikeport.emulator.network import LIFGroup, Network
+from spikeport.quantize import calibrate as cal
+from spikeport.quantize import fixed_point as fixed
+from spikeport.quantize.calibrate import Bounds, Observation, Scale, static_bounds
+from spikeport.quantize.quant_warnings import WARNING_CODES as WARNING_CODES
+from spikeport.quantize.quant_warnings import QuantWarning as QuantWarning
 
-#: every warning the quantizer can raise, with what triggers it
-WARNING_CODES: dict[str, str] = {
-    "no_leak": "a decay rounded to 0: the state no longer leaks (tau > ~8192 dt)",
-    "full_reset": "a decay rounded to 4096: the state is forgotten every step (tau < ~dt)",
-    "threshold_saturates": "the threshold mantissa was clipped to [1, 2**17 - 1]",
-    "bias_saturates": "a bias needed more than 13-bit mantissa << 10",
-    "weights_saturate": "weights were clipped at the largest mantissa * 2**7",
-    "weights_lost": "non-zero float weights became zero mantissas (truncation / underflow)",
-    "overflow_risk": "a static worst-case bound on a_in, u or v exceeds its bit width",
-    "silent_layer": "a spiking group emitted no spike in the calibration run",
-    "saturated_layer": "a spiking group fired on >= 95% of steps in the calibration run",
-    "approximation": "a NIR feature mapped only approximately (see the message)",
-    "timing": "a recurrent edge cannot get its exact delay in the emulator",
-}
+# the records build_report reads: for the type checker only, so that loading a report loads no nir
+if TYPE_CHECKING:
+    from spikeport.quantize.build_network import Parts
+    from spikeport.quantize.graph.connection_plans import ConnPlan
+    from spikeport.quantize.graph.group_plan import GroupPlan, Plan
+    from spikeport.quantize.semantics import Semantics
 
-
-@dataclass(frozen=True, kw_only=True)
-class QuantWarning:
-    code: str
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"[{self.code}] {self.where}: {self.message}"
+#: (float twin, fixed point) observations of the calibration run, per group
+Rates = tuple[Mapping[str, Observation], Mapping[str, Observation]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +82,9 @@ class QuantReport:
     groups: tuple[GroupReport, ...]
     connections: tuple[ConnectionReport, ...]
     warnings: tuple[QuantWarning, ...] = field(default_factory=tuple)
+    #: post-training choices beyond the defaults, each with its error (quantize_pair's ``search`` and
+    #: ``split``): ``{"exponent_search": [...], "weight_split": [...]}`` (:mod:`..search`, :mod:`..weight_split`)
+    choices: dict[str, Any] = field(default_factory=dict)
 
     @property
     def codes(self) -> set[str]:
@@ -119,6 +115,7 @@ class QuantReport:
                 f"zeroed {c.zero_fraction:.1%}"
             )
         lines += [f"  warning {w}" for w in self.warnings]
+        lines += [f"  choice  {k}: {len(v)} connection(s)" for k, v in self.choices.items() if v]
         return "\n".join(lines)
 
 
@@ -158,209 +155,190 @@ def _mean_or_none(x: np.ndarray | None) -> float | None:
     return None if x is None else float(np.mean(x))
 
 
-def _headroom(bounds: Any, scale: np.ndarray, spiking: bool) -> dict[str, float]:
-    from spikeport.quantize import calibrate as cal
-    from spikeport.quantize.fixed_point import headroom_bits
-
+def _headroom(bounds: Bounds, scale: np.ndarray, spiking: bool) -> dict[str, float]:
     v_lim = cal.V_LIM_SPIKING if spiking else cal.V_LIM_READOUT
     return {
-        "a_in": headroom_bits(float(np.max(scale * bounds.a_in, initial=0)), cal.STATE_LIM),
-        "u": headroom_bits(float(np.max(scale * bounds.u, initial=0)), cal.STATE_LIM),
-        "v": headroom_bits(float(np.max(scale * bounds.v, initial=0)), v_lim),
+        "a_in": fixed.headroom_bits(float(np.max(scale * bounds.a_in, initial=0)), cal.STATE_LIM),
+        "u": fixed.headroom_bits(float(np.max(scale * bounds.u, initial=0)), cal.STATE_LIM),
+        "v": fixed.headroom_bits(float(np.max(scale * bounds.v, initial=0)), v_lim),
     }
+
+
+def _warn(code: str, where: str, message: str) -> QuantWarning:
+    return QuantWarning(code=code, where=where, message=message)
+
+
+def _decay_warnings(g: GroupPlan, rec: LIFGroup) -> list[QuantWarning]:
+    """``no_leak`` / ``full_reset``: v's and u's decays that rounded to no leak or to forgetting."""
+    m, out = g.model, []
+    if m.alpha_v.size and float(np.max(m.alpha_v)) > 0 and m.kind != "Readout":
+        a = float(np.mean(m.alpha_v))
+        if rec.dv == 0:
+            out.append(_warn("no_leak", g.name, f"dv = round(4096 * {a:.3g}) = 0: v no longer leaks"))
+        if a * 4096 >= 4095.5:
+            msg = f"dv = 4096 * {a:.3g} clamps to 4095: v is forgotten every step"
+            out.append(_warn("full_reset", g.name, msg))
+    if m.alpha_u is not None:
+        a = float(np.mean(m.alpha_u))
+        if round(a * 4096) < 1:
+            msg = (
+                f"du + 1 = round(4096 * {a:.3g}) = 0 clamps to 1: the synaptic current "
+                f"barely decays (tau_syn ~ 4096 dt)"
+            )
+            out.append(_warn("no_leak", g.name, msg))
+        if a * 4096 >= 4095.5:
+            msg = "du = 4095: the synaptic current is forgotten every step (the neuron acts as a LIF)"
+            out.append(_warn("full_reset", g.name, msg))
+    return out
+
+
+def _saturation_warnings(g: GroupPlan, sc: Scale, parts: Parts) -> list[QuantWarning]:
+    """``threshold_saturates`` (vth clamped to 1) and ``bias_saturates``."""
+    out = []
+    if sc.clamped:
+        msg = f"the scale needs vth = {sc.ideal:.3g} < 1; vth clamped to 1 (weights/bias saturate instead)"
+        out.append(_warn("threshold_saturates", g.name, msg))
+    nsat = parts.biases[g.name][2]
+    if nsat:
+        out.append(_warn("bias_saturates", g.name, f"{nsat} bias value(s) exceed 4095 << 10"))
+    return out
+
+
+def _overflow_warnings(
+    g: GroupPlan, conns: Sequence[ConnPlan], bound: Bounds, sc: Scale
+) -> list[QuantWarning]:
+    """``overflow_risk``: the static worst case (even when the scale came from calibration) overflows."""
+    m = g.model
+    stat = bound
+    if bound.source != "static":
+        stat = static_bounds(
+            u_gain=m.u_gain,
+            alpha_u=m.alpha_u,
+            alpha_v=m.alpha_v,
+            threshold=m.threshold,
+            bias=g.bias,
+            inputs=[(c.m, c.xmax) for c in conns if c.target == g.name],
+        )
+    bad = {k: v for k, v in _headroom(stat, sc.scale, m.spiking).items() if v < 0}
+    if not bad:
+        return []
+    by = ", ".join(f"{k} {-v:.1f} bits" for k, v in bad.items())
+    return [_warn("overflow_risk", g.name, f"static worst case exceeds the bit width by {by}")]
+
+
+def _rates(g: GroupPlan, rates: Rates | None) -> tuple[float | None, float | None]:
+    """(float twin, fixed point) firing rates of a spiking group in the calibration run."""
+    if rates is None or not g.model.spiking:
+        return None, None
+    return rates[0][g.name].rate, rates[1][g.name].rate
+
+
+def _activity_warnings(name: str, rf: float | None, rx: float | None) -> list[QuantWarning]:
+    """``silent_layer`` / ``saturated_layer`` from the fixed-point calibration run."""
+    if rx == 0:
+        msg = f"no spike in the fixed-point calibration run (float twin rate {rf:.3g})"
+        return [_warn("silent_layer", name, msg)]
+    if rx is not None and rx >= 0.95:
+        msg = f"fires on {rx:.1%} of steps in the fixed-point calibration run (float twin {rf:.1%})"
+        return [_warn("saturated_layer", name, msg)]
+    return []
+
+
+def _group_report(
+    g: GroupPlan, rec: LIFGroup, sc: Scale, bound: Bounds, *, lag: int, parts: Parts, rates: Rates | None
+) -> GroupReport:
+    m = g.model
+    dt, integ = g.sem.dt, g.sem.integration
+    tau_eff = fixed.effective_tau(dt, fixed.alpha_from_dv(rec.dv), integ) if m.tau_mem is not None else None
+    tsyn_eff = fixed.effective_tau(dt, fixed.alpha_from_du(rec.du), integ) if m.tau_syn is not None else None
+    b_float, b_q, _ = parts.biases[g.name]
+    bmax = float(np.max(np.abs(b_float), initial=0))
+    rf, rx = _rates(g, rates)
+    return GroupReport(
+        name=g.name,
+        node=g.name,
+        kind=m.kind,
+        n=len(m.u_gain),
+        spiking=m.spiking,
+        lag=lag,
+        du=float(rec.du),
+        dv=float(rec.dv),
+        tau_mem=_mean_or_none(m.tau_mem),
+        tau_mem_effective=_mean_or_none(tau_eff),
+        tau_syn=_mean_or_none(m.tau_syn),
+        tau_syn_effective=_mean_or_none(tsyn_eff),
+        vth=int(rec.vth),
+        threshold_rel_error=(1.0 / sc.ideal - 1.0) if sc.clamped else 0.0,
+        scale=float(np.mean(sc.scale)),
+        bias_max_rel_error=float(np.max(np.abs(b_q - b_float), initial=0)) / bmax if bmax else 0.0,
+        headroom_bits=_headroom(bound, sc.scale, m.spiking),
+        bound_source=bound.source,
+        rate_float=rf,
+        rate_fixed=rx,
+    )
+
+
+def _connection_report(c: ConnPlan, parts: Parts, mode: str) -> tuple[ConnectionReport, list[QuantWarning]]:
+    """The figures of one connection, and its ``weights_saturate`` / ``weights_lost`` warnings."""
+    w, q = parts.weights[c.name]
+    rms, mx, zf = weight_errors(w, q.mant * 2.0**q.exp)
+    warns = []
+    if q.saturated:
+        msg = f"{q.saturated} weight(s) clipped at the largest mantissa * 2**{q.exp}"
+        warns.append(_warn("weights_saturate", c.name, msg))
+    if zf > 0.01:
+        msg = f"{zf:.1%} of the non-zero weights became 0 (smallest step 2**{q.exp})"
+        warns.append(_warn("weights_lost", c.name, msg))
+    rep = ConnectionReport(
+        name=c.name,
+        source=c.source,
+        target=c.target,
+        weight_exp=q.exp,
+        sign_mode=q.sign_mode,
+        shift=mode == "shift",
+        n_weights=int(w.size),
+        n_nonzero_float=int(np.count_nonzero(w)),
+        weight_rms_rel_error=rms,
+        weight_max_rel_error=mx,
+        zero_fraction=zf,
+        saturated=q.saturated,
+        delay_max=c.delay,
+    )
+    return rep, warns
 
 
 def build_report(
     *,
-    plan: Any,
-    conns: Any,
-    parts: Any,
-    bounds: Any,
-    scales: Any,
-    net: Any,
-    sem: Any,
+    plan: Plan,
+    conns: Sequence[ConnPlan],
+    parts: Parts,
+    bounds: Mapping[str, Bounds],
+    scales: Mapping[str, Scale],
+    net: Network,
+    sem: Semantics,
     mode: str,
     weight_bits: int,
     target: str,
-    warnings: list[QuantWarning],
-    rates: Any,
+    warnings: Sequence[QuantWarning],
+    rates: Rates | None,
 ) -> QuantReport:
     """Per-group and per-connection figures and every warning (see :data:`WARNING_CODES`)."""
-    from spikeport.quantize import fixed_point as fixed
-    from spikeport.quantize.calibrate import static_bounds
-
     warns = list(warnings)
+    recs = {g.name: g for g in net.groups if isinstance(g, LIFGroup)}
     groups = []
-    recs = {g.name: g for g in net.groups}
     for g in plan.groups:
-        m, sc, rec = g.model, scales[g.name], recs[g.name]
-        dt, integ = g.sem.dt, g.sem.integration
-        if m.alpha_v.size and float(np.max(m.alpha_v)) > 0 and m.kind != "Readout":
-            a = float(np.mean(m.alpha_v))
-            if rec.dv == 0:
-                warns.append(
-                    QuantWarning(
-                        code="no_leak",
-                        where=g.name,
-                        message=f"dv = round(4096 * {a:.3g}) = 0: v no longer leaks",
-                    )
-                )
-            if a * 4096 >= 4095.5:
-                warns.append(
-                    QuantWarning(
-                        code="full_reset",
-                        where=g.name,
-                        message=f"dv = 4096 * {a:.3g} clamps to 4095: v is forgotten every step",
-                    )
-                )
-        if m.alpha_u is not None:
-            a = float(np.mean(m.alpha_u))
-            if round(a * 4096) < 1:
-                warns.append(
-                    QuantWarning(
-                        code="no_leak",
-                        where=g.name,
-                        message=f"du + 1 = round(4096 * {a:.3g}) = 0 clamps to 1: the synaptic current "
-                        f"barely decays (tau_syn ~ 4096 dt)",
-                    )
-                )
-            if a * 4096 >= 4095.5:
-                warns.append(
-                    QuantWarning(
-                        code="full_reset",
-                        where=g.name,
-                        message="du = 4095: the synaptic current is forgotten every step "
-                        "(the neuron acts as a LIF)",
-                    )
-                )
-        if sc.clamped:
-            warns.append(
-                QuantWarning(
-                    code="threshold_saturates",
-                    where=g.name,
-                    message=f"the scale needs vth = {sc.ideal:.3g} < 1; vth clamped to 1 (weights/bias "
-                    f"saturate instead)",
-                )
-            )
-        b_float, b_q, nsat = parts.biases[g.name]
-        if nsat:
-            warns.append(
-                QuantWarning(
-                    code="bias_saturates", where=g.name, message=f"{nsat} bias value(s) exceed 4095 << 10"
-                )
-            )
-        stat = (
-            static_bounds(
-                u_gain=m.u_gain,
-                alpha_u=m.alpha_u,
-                alpha_v=m.alpha_v,
-                threshold=m.threshold,
-                bias=g.bias,
-                inputs=[(c.m, c.xmax) for c in conns if c.target == g.name],
-            )
-            if bounds[g.name].source != "static"
-            else bounds[g.name]
-        )
-        hr_static = _headroom(stat, sc.scale, m.spiking)
-        bad = {k: v for k, v in hr_static.items() if v < 0}
-        if bad:
-            warns.append(
-                QuantWarning(
-                    code="overflow_risk",
-                    where=g.name,
-                    message="static worst case exceeds the bit width by "
-                    + ", ".join(f"{k} {-v:.1f} bits" for k, v in bad.items()),
-                )
-            )
-        tau_eff = (
-            fixed.effective_tau(dt, fixed.alpha_from_dv(rec.dv), integ) if m.tau_mem is not None else None
-        )
-        tsyn_eff = (
-            fixed.effective_tau(dt, fixed.alpha_from_du(rec.du), integ) if m.tau_syn is not None else None
-        )
-        bmax = float(np.max(np.abs(b_float), initial=0))
-        rf = rx = None
-        if rates is not None and m.spiking:
-            rf, rx = rates[0][g.name].rate, rates[1][g.name].rate
-            if rx == 0:
-                warns.append(
-                    QuantWarning(
-                        code="silent_layer",
-                        where=g.name,
-                        message=f"no spike in the fixed-point calibration run (float twin rate {rf:.3g})",
-                    )
-                )
-            elif rx is not None and rx >= 0.95:
-                warns.append(
-                    QuantWarning(
-                        code="saturated_layer",
-                        where=g.name,
-                        message=f"fires on {rx:.1%} of steps in the fixed-point calibration run (float "
-                        f"twin {rf:.1%})",
-                    )
-                )
-        groups.append(
-            GroupReport(
-                name=g.name,
-                node=g.name,
-                kind=m.kind,
-                n=len(m.u_gain),
-                spiking=m.spiking,
-                lag=plan.lags[g.name],
-                du=float(rec.du),
-                dv=float(rec.dv),
-                tau_mem=_mean_or_none(m.tau_mem),
-                tau_mem_effective=_mean_or_none(tau_eff),
-                tau_syn=_mean_or_none(m.tau_syn),
-                tau_syn_effective=_mean_or_none(tsyn_eff),
-                vth=int(rec.vth),
-                threshold_rel_error=(1.0 / sc.ideal - 1.0) if sc.clamped else 0.0,
-                scale=float(np.mean(sc.scale)),
-                bias_max_rel_error=float(np.max(np.abs(b_q - b_float), initial=0)) / bmax if bmax else 0.0,
-                headroom_bits=_headroom(bounds[g.name], sc.scale, m.spiking),
-                bound_source=bounds[g.name].source,
-                rate_float=rf,
-                rate_fixed=rx,
-            )
-        )
+        rec, sc, bound = recs[g.name], scales[g.name], bounds[g.name]
+        rep = _group_report(g, rec, sc, bound, lag=plan.lags[g.name], parts=parts, rates=rates)
+        warns += _decay_warnings(g, rec)
+        warns += _saturation_warnings(g, sc, parts)
+        warns += _overflow_warnings(g, conns, bound, sc)
+        warns += _activity_warnings(g.name, rep.rate_float, rep.rate_fixed)
+        groups.append(rep)
     connections = []
     for c in conns:
-        w, q = parts.weights[c.name]
-        wq = q.mant * 2.0**q.exp
-        rms, mx, zf = weight_errors(w, wq)
-        if q.saturated:
-            warns.append(
-                QuantWarning(
-                    code="weights_saturate",
-                    where=c.name,
-                    message=f"{q.saturated} weight(s) clipped at the largest mantissa * 2**{q.exp}",
-                )
-            )
-        if zf > 0.01:
-            warns.append(
-                QuantWarning(
-                    code="weights_lost",
-                    where=c.name,
-                    message=f"{zf:.1%} of the non-zero weights became 0 (smallest step 2**{q.exp})",
-                )
-            )
-        connections.append(
-            ConnectionReport(
-                name=c.name,
-                source=c.source,
-                target=c.target,
-                weight_exp=q.exp,
-                sign_mode=q.sign_mode,
-                shift=mode == "shift",
-                n_weights=int(w.size),
-                n_nonzero_float=int(np.count_nonzero(w)),
-                weight_rms_rel_error=rms,
-                weight_max_rel_error=mx,
-                zero_fraction=zf,
-                saturated=q.saturated,
-                delay_max=c.delay,
-            )
-        )
+        crep, cwarns = _connection_report(c, parts, mode)
+        connections.append(crep)
+        warns += cwarns
     return QuantReport(
         mode=mode,
         weight_bits=weight_bits,

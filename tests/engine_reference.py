@@ -1,6 +1,6 @@
 """A second, plainly written fixed-point engine: Python ints, one sample, one neuron at a time.
 
-Written from REFERENCE.md §1 and the network.py docstrings, sharing no code with spikeport's engine
+Written from docs/lava-arithmetic.md and the network.py docstrings, sharing no code with spikeport's engine
 or kernels. Imported by path from tests (``tests`` is not a package).
 """
 

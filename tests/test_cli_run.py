@@ -51,6 +51,8 @@ def test_run_writes_one_array_per_group_and_variable(
         str(files["out"]),
         "--record",
         "spikes,u,v",
+        "--pad",
+        "0",
     ]
     assert cli.main(argv) == 0
     line = capsys.readouterr().out.strip()
@@ -66,7 +68,7 @@ def test_run_writes_one_array_per_group_and_variable(
 def test_lava_backend_writes_the_same_arrays(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["run", str(files["net"]), "--input", str(files["x"]), "-o", str(files["out"])]
+    argv = ["run", str(files["net"]), "--input", str(files["x"]), "-o", str(files["out"]), "--pad", "0"]
     assert cli.main([*argv, "--backend", "lava", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["backend"] == "lava" and summary["spikes"] == {"g": 3}
@@ -79,10 +81,58 @@ def test_float_mode_and_npz_inputs(
 ) -> None:
     np.savez(tmp_path / "x.npz", x=np.load(files["x"]))
     argv = ["run", str(files["net"]), "--input", str(tmp_path / "x.npz"), "-o", str(files["out"]), "--float"]
+    argv += ["--pad", "0"]
     assert cli.main([*argv, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["spikes"] == {"g": 3}
     with np.load(files["out"]) as z:
         np.testing.assert_array_equal(z["g/spikes"], _expected_spikes())
+
+
+def test_run_pads_for_the_lag_and_records_it(files: dict[str, Path]) -> None:
+    """Default ``--pad auto``: one zero step per connection on the longest path, so the response to the
+    last input step is kept; ``--aligned`` puts index t at input step t; the lag is in __metadata__."""
+    argv = ["run", str(files["net"]), "--input", str(files["x"]), "-o", str(files["out"])]
+    assert cli.main(argv) == 0
+    with np.load(files["out"]) as z:
+        spikes, meta = z["g/spikes"], json.loads(str(z["__metadata__"]))
+    assert spikes.shape == (2, T + 1, 2) and spikes.dtype == np.int32
+    np.testing.assert_array_equal(spikes[:, :T], _expected_spikes())
+    assert meta["lag"] == {"g": 1} and meta["pad"] == 1 and meta["input_steps"] == T
+    assert cli.main([*argv, "--aligned"]) == 0
+    with np.load(files["out"]) as z:
+        np.testing.assert_array_equal(z["g/spikes"], np.load(files["x"]))  # g repeats x one step later
+    x = np.load(files["x"])
+    x[0, T - 1, 1] = 1  # a spike on the last step: answered only in the padded step
+    np.save(files["x"], x)
+    assert cli.main([*argv, "--pad", "3"]) == 0
+    with np.load(files["out"]) as z:
+        assert z["g/spikes"].shape == (2, T + 3, 2) and z["g/spikes"][0, T, 1] == 1
+    assert cli.main([*argv, "--pad", "0", "--aligned"]) == 2
+
+
+def test_time_first_and_natural_shapes(files: dict[str, Path], tmp_path: Path) -> None:
+    x = np.load(files["x"])
+    np.save(tmp_path / "tb.npy", x.transpose(1, 0, 2))
+    np.save(tmp_path / "nat.npy", x.reshape(2, T, 1, 2))  # (B, T, C, n): the model's natural shape
+    for name, extra in (("tb.npy", ["--time-first"]), ("nat.npy", [])):
+        argv = ["run", str(files["net"]), "--input", str(tmp_path / name), "-o", str(files["out"]), *extra]
+        assert cli.main([*argv, "--pad", "0"]) == 0
+        with np.load(files["out"]) as z:
+            np.testing.assert_array_equal(z["g/spikes"], _expected_spikes())
+
+
+def test_internal_groups_are_hidden_unless_asked(files: dict[str, Path], tmp_path: Path) -> None:
+    g = LIFGroup(name="~bias", n=1, du=4095, dv=4095, vth=5, bias_mant=0, bias_exp=0, u0=0, v0=0)
+    net = _net()
+    net = Network(inputs=net.inputs, groups=(*net.groups, g), connections=net.connections)
+    save_network(tmp_path / "b.h5", net)
+    argv = ["run", str(tmp_path / "b.h5"), "--input", str(files["x"]), "-o", str(files["out"])]
+    assert cli.main(argv) == 0
+    with np.load(files["out"]) as z:
+        assert sorted(z.files) == ["__metadata__", "g/spikes"]
+    assert cli.main([*argv, "--internal"]) == 0
+    with np.load(files["out"]) as z:
+        assert "~bias/spikes" in z.files
 
 
 @pytest.mark.parametrize(
@@ -138,8 +188,9 @@ def test_python_dash_m_runs_the_command(files: dict[str, Path]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("spikeport run: emulator") and "spikes: none recorded" in proc.stdout
+    assert "(pad 1)" in proc.stdout
     with np.load(files["out"]) as z:
-        assert z["g/v"].shape == (2, T, 2)
+        assert z["g/v"].shape == (2, T + 1, 2)  # padded for the lag of g (one connection)
 
 
 def test_nir_model_runs_the_float_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

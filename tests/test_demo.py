@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from spikeport.cli import main as cli
-from spikeport.demo.pipeline import DemoConfig, load_data, predict
+from spikeport.demo.pipeline import CPU_PINS, DemoConfig, load_data, predict
 from spikeport.emulator.errors import ValidationError
 
 
@@ -33,7 +34,17 @@ def test_predict_breaks_ties_to_lowest_index() -> None:
 
 @pytest.mark.slow
 @pytest.mark.lava
-def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accuracy bounds hold over a seed sweep of this config (issue 11: a CPU acts like a new seed).
+
+    Seeds 0-9 with the demo's pinned CPU paths and 0-7 with native AVX-512 paths: float 75.6% ..
+    88.3% (bound > 50%), fixed - float -1.1 .. +1.9 pp (bound within 5 pp). In a pytest session the
+    paths are whatever the session's first torch kernel fixed, so either kind can run here.
+    """
+    for name, value in CPU_PINS.items():  # run_demo sets these where unset; undone after the test
+        monkeypatch.setenv(name, os.environ.get(name, value))
     out = tmp_path / "report"
     code = cli.main(
         ["demo", "-o", str(out), "--epochs", "3", "--hidden", "24", "--steps", "10", "--lava-samples", "2"]

@@ -211,6 +211,6 @@ def test_cli_energy_json_text_and_plot(
     text = capsys.readouterr().out
     assert "ann-int8" in text and (tmp_path / "e.png").stat().st_size > 1000
     assert cli.main(["energy", "net.h5", "--input", str(tmp_path / "nope.npy")]) == 2
-    assert "energy.input: no such file" in capsys.readouterr().err
+    assert "--input: no such file" in capsys.readouterr().err
     assert cli.main(["energy", "net.h5", "--input", str(tmp_path / "x.npy"), "--profile", "loihi2"]) == 2
     assert "no such file or built-in" in capsys.readouterr().err

@@ -457,7 +457,7 @@ def test_compiled_weight_store_is_not_padded_to_the_widest_target() -> None:
         ),
     )
     _, fp = engine_dense._plans(net, True, False)
-    assert fp is not None and fp.weights.size == w1.size + w2.size
+    assert fp is not None and fp.loop.weights.size == w1.size + w2.size
     x = np.zeros((3, 2), np.int8)
     x[0] = 1
     res = run(net, x, record=("a_in",))

@@ -88,7 +88,9 @@ def _compare(net: Network, x: dict[str, np.ndarray], record: tuple[str, ...]) ->
         np.testing.assert_array_equal(b[k], a[k], err_msg=k)
     for g in net.groups:
         for var in ("u", "v"):
-            np.testing.assert_array_equal(b.state.groups[g.name][var], a.state.groups[g.name][var])
+            np.testing.assert_array_equal(
+                getattr(b.state.groups[g.name], var), getattr(a.state.groups[g.name], var)
+            )
         # pending activations: only wrap32(sum) reaches a neuron, so they are equal modulo 2**32
         np.testing.assert_array_equal(wrap32(b.state.rings[g.name]), wrap32(a.state.rings[g.name]))
     for field in ("spike_counts", "input_events"):
@@ -196,3 +198,18 @@ def test_unsupported_inputs_are_refused() -> None:
         engine.run(_tiny(lif), x, engine="event", overflow="strict")
     with pytest.raises(UnsupportedError, match="mode='fixed'"):
         engine.run(_tiny(lif), x, engine="event", mode="float")
+
+
+def test_extreme_decays_match_dense() -> None:
+    """du = -1 (u never decays) and dv = 4096 (v fully decays), which LIFGroup accepts."""
+    z = np.zeros(4, np.int64)
+    g = LIFGroup(name="h", n=4, du=-1, dv=4096, vth=5, bias_mant=z, bias_exp=z, u0=z, v0=z)
+    w = np.array([[1, 2, 3]] * 4)
+    net = Network(
+        inputs=(InputGroup(name="in", n=3),),
+        groups=(g,),
+        connections=(Connection(name="c", source="in", target="h", weights=w),),
+    )
+    x = (np.random.default_rng(0).random((2, 40, 3)) < 0.3).astype(np.int8)
+    _compare(net, {"in": x}, ("spikes",))
+    _compare(net, {"in": x}, ("spikes", "u", "v"))

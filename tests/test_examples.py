@@ -7,6 +7,7 @@ with the data (``../shared/data/mnist`` next to the repository) it does a tiny r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -62,6 +63,14 @@ def test_02_quantize_and_compare(tmp_path: Path) -> None:
         assert (tmp_path / f"net_{mode}.h5").is_file() and (tmp_path / f"quantization_{mode}.json").is_file()
     agreements = [float(a) for a in re.findall(r"spike agreement ([\d.]+)%", out)]
     assert len(agreements) == 4 and all(50.0 < a <= 100.0 for a in agreements)
+    for mode in ("fixed", "shift"):  # one JSON object per report, not a JSON string inside JSON
+        rep = json.loads((tmp_path / f"quantization_{mode}.json").read_text())
+        assert isinstance(rep, dict), type(rep)
+        assert set(rep) == {"mode", "weight_bits", "target", "semantics", "groups", "connections", "warnings"}
+        assert (
+            rep["mode"] == mode and rep["weight_bits"] == 8 and rep["semantics"]["convention"] == "snntorch"
+        )
+        assert [g["name"] for g in rep["groups"]] == ["1", "3"]
 
 
 def test_03_energy_report(tmp_path: Path) -> None:
@@ -71,6 +80,8 @@ def test_03_energy_report(tmp_path: Path) -> None:
         assert re.search(rf"^{profile}\s+\S+ [pnu]?J", out, re.M), profile
     synops = float(re.search(r"totals: synops ([\d.]+)", out).group(1))  # type: ignore[union-attr]
     assert synops > 0
+    energy = json.loads((tmp_path / "energy.json").read_text())
+    assert isinstance(energy, dict) and "loihi1" in json.dumps(energy)
     png = (tmp_path / "energy.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -198,7 +198,7 @@ def test_bad_values_revalidate(tmp_path: Path) -> None:
         h5["groups/000"].attrs["fields"] = json.dumps(f)
 
     _edit(path, set_du)
-    with pytest.raises(ValidationError, match=r"groups/000: LIFGroup\('a'\)\.du: must be in \[0, 4095\]"):
+    with pytest.raises(ValidationError, match=r"groups/000: LIFGroup\('a'\)\.du: must be in \[-1, 4095\]"):
         load_network(path)
 
     def bad_type(h5: h5py.File) -> None:

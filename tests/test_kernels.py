@@ -1,4 +1,4 @@
-"""Kernels vs plainly written Python-int oracles, at every bit boundary (REFERENCE.md §1)."""
+"""Kernels vs plainly written Python-int oracles, at every bit boundary (docs/lava-arithmetic.md)."""
 
 from __future__ import annotations
 
@@ -169,7 +169,8 @@ def test_effective_weights_every_mode_and_width(mode: str, nbits: int) -> None:
 
 
 def test_effective_weights_lsb_examples() -> None:
-    # REFERENCE §1: mixed 8-bit drops the LSB: 1 -> 0, 3 -> 2, -1 -> -2, 127 -> 126
+    # docs/lava-arithmetic.md, "Dense weights: sign modes and truncation": mixed 8-bit drops the LSB:
+    # 1 -> 0, 3 -> 2, -1 -> -2, 127 -> 126
     np.testing.assert_array_equal(kernels.effective_weights(np.array([[1, 3, -1, 127]])), [[0, 2, -2, 126]])
     # inhibitory clips -256 to -255 and truncates toward zero
     np.testing.assert_array_equal(kernels.effective_weights(np.array([[-256, -3]]), 7), [[-254, -2]])
@@ -235,13 +236,13 @@ def test_sigma_delta_step(cum: bool, relu: bool, state_exp: int) -> None:
     rng = np.random.default_rng(7)
     seq = [int(x) for x in rng.integers(-300, 400, size=60)]
     vth, bias = 40 * 2**state_exp, 5 * 2**state_exp
-    st = {k: np.zeros(1, np.int64) for k in ("sigma", "act", "residue", "error")}
+    st = kernels.SigmaDeltaState(*(np.zeros(1, np.int64) for _ in range(4)))
     got = []
     for a in seq:
         st, s = kernels.sigma_delta_step(
             st, np.array([a]), vth=vth, bias=np.array([bias]), relu=relu, cum_error=cum, state_exp=state_exp
         )
-        got.append((int(s[0]), *(int(st[k][0]) for k in ("sigma", "act", "residue", "error"))))
+        got.append((int(s[0]), *(int(getattr(st, k)[0]) for k in ("sigma", "act", "residue", "error"))))
     assert got == _o_sigma_delta(seq, vth, bias, state_exp, cum, relu)
 
 
@@ -249,8 +250,8 @@ def test_sigma_delta_corrected_matches_oracle_and_does_not_drift() -> None:
     rng = np.random.default_rng(3)
     seq = [int(x) for x in rng.integers(-50, 80, size=200)]
     vth, state_exp = 4, 2
-    st = {k: np.zeros(1, np.int64) for k in ("sigma", "act", "residue", "error")}
-    old = {k: np.zeros(1, np.int64) for k in ("sigma", "act", "residue", "error")}
+    st = kernels.SigmaDeltaState(*(np.zeros(1, np.int64) for _ in range(4)))
+    old = kernels.SigmaDeltaState(*(np.zeros(1, np.int64) for _ in range(4)))
     sigma = act = 0
     recv_new = recv_old = 0
     worst_new = worst_old = 0
@@ -267,8 +268,8 @@ def test_sigma_delta_corrected_matches_oracle_and_does_not_drift() -> None:
         delta = target - act
         sent = (delta if abs(delta) >= vth else 0) // 2**state_exp
         act += sent * 2**state_exp
-        assert int(s[0]) == sent and int(st["act"][0]) == act and int(st["sigma"][0]) == sigma
-        assert int(st["residue"][0]) == 0 and int(st["error"][0]) == 0
+        assert int(s[0]) == sent and int(st.act[0]) == act and int(st.sigma[0]) == sigma
+        assert int(st.residue[0]) == 0 and int(st.error[0]) == 0
         recv_new += int(s[0]) * 2**state_exp
         recv_old += int(s_old[0]) * 2**state_exp
         worst_new = max(worst_new, abs(target - recv_new))

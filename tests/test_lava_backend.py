@@ -1,6 +1,6 @@
 """The Lava mapping: process choice, step alignment, a_in, refusals, batches, clean shutdown.
 
-Expected values are analytic integer series worked out by hand from REFERENCE.md §1 (or, for the
+Expected values are analytic integer series worked out by hand from docs/lava-arithmetic.md (or, for the
 recorder, Lava's own Monitor); the emulator is not used as an oracle here.
 """
 

@@ -44,9 +44,11 @@ def test_records_are_frozen_and_arrays_read_only() -> None:
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"du": 4096}, r"LIFGroup\('h'\)\.du: must be in \[0, 4095\] \(got 4096\)"),
-        ({"dv": -1}, r"\.dv: must be in \[0, 4095\] \(got -1\)"),
-        ({"vth": 2**17}, r"\.vth: must be in \[0, 131071\] \(got 131072\)"),
+        ({"du": 4096}, r"LIFGroup\('h'\)\.du: must be in \[-1, 4095\] \(got 4096\)"),
+        ({"du": -2}, r"LIFGroup\('h'\)\.du: must be in \[-1, 4095\] \(got -2\)"),
+        ({"dv": -1}, r"\.dv: must be in \[0, 4096\] \(got -1\)"),
+        ({"dv": 4097}, r"\.dv: must be in \[0, 4096\] \(got 4097\)"),
+        ({"vth": 2**17 + 1}, r"\.vth: must be in \[0, 131072\] \(got 131073\)"),
         ({"bias_mant": [0, 4096, 0]}, r"\.bias_mant: must be in \[-4096, 4095\] \(got 4096\)"),
         ({"bias_exp": [0, 0, -13]}, r"\.bias_exp: must be in \[-12, 10\] \(got -13\)"),
         ({"v0": [2**23, 0, 0]}, r"\.v0: must be in \[-8388607, 8388607\] \(got 8388608\)"),

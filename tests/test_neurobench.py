@@ -1,8 +1,9 @@
 """spikeport's NeuroBench view against neurobench 2.3.0's own ``SynapticOperations`` on a torch model.
 
-The model is REFERENCE §3's 100 -> 64 -> 10 snnTorch Leaky net (beta 0.9, threshold 1, subtract reset)
-fed Bernoulli(0.1) spikes for 100 steps. Its spikes are recorded and counted by spikeport on a
-Network holding the same (float) weights; both counts must be equal.
+The model is the 100 -> 64 -> 10 snnTorch Leaky net (beta 0.9, threshold 1, subtract reset) of
+docs/synops-energy.md, "Reference network", fed Bernoulli(0.1) spikes for 100 steps.
+Its spikes are recorded and counted by spikeport on a Network holding the same (float) weights;
+both counts must be equal.
 """
 
 from __future__ import annotations

@@ -65,7 +65,16 @@ def test_wheel_contains_all_subpackages(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("spikeport-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for sub in ("emulator", "emulator/engines", "emulator/energy", "quantize", "quantize/graph", "cli", "lava", "nir"):
+    for sub in (
+        "emulator",
+        "emulator/engines",
+        "emulator/energy",
+        "quantize",
+        "quantize/graph",
+        "cli",
+        "lava",
+        "nir",
+    ):
         assert f"spikeport/{sub}/__init__.py" in names, sub
     assert "spikeport/__init__.py" in names  # the front door, from deploy/
     assert "spikeport/emulator/energy/profiles/loihi1.toml" in names

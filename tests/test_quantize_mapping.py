@@ -357,6 +357,15 @@ def test_reset_none_and_multi_spike_refused():
         quantize(chain(_lif), "sinabs")
 
 
+def test_recurrent_rest_zero_refused_where_a_recurrent_bias_reaches_the_group():
+    g = recurrent_graph()
+    g.nodes["rec"] = nir.Affine(weight=g.nodes["rec"].weight, bias=np.full(8, 0.2))
+    with pytest.raises(UnsupportedError, match=r"l1: Semantics recurrent_rest='zero' cannot be quantized"):
+        quantize(g, semantics("nir", recurrent_rest="zero"))
+    quantize(g, "nir")  # the default, recurrent_rest='response', is what the integer network does
+    quantize(recurrent_graph(), semantics("nir", recurrent_rest="zero"))  # no bias: nothing differs
+
+
 def test_graded_input_calibration_picks_exact_scale():
     g = chain(_lif)
     x = RNG.integers(0, 17, (2, 10, 12)) / 16.0

@@ -31,3 +31,39 @@ def test_readme_names_the_two_setup_commands_and_ci_calls_the_test_one() -> None
     text = (ROOT / "README.md").read_text()
     assert "make demo" in text and "make test" in text
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+#: README sections whose python block runs after this set-up (the names the block says it takes)
+SECTION_SETUP = {
+    "Multiplication-free parallel spiking neurons (PSN)": (
+        "torch.manual_seed(0)\n"
+        "from spikeport.quantize.training.psn_net import SeqNet\n"
+        'model = SeqNet(12, 16, 4, neuron="chw_psn", k=3, dilations=(1, 2)).eval()\n'
+        "x = (np.random.default_rng(0).random((2, 10, 12)) < 0.4).astype(np.int64)\n"
+    ),
+    "Sigma-delta quantizer": "r = torch.rand(2, 20, 8)\n",
+    "Hybrid spiking LMU": "x = np.random.default_rng(1).integers(0, 256, (4, 5, 5))\n",
+}
+
+
+def _section_block(text: str, heading: str) -> str:
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1, heading
+    return blocks[0]
+
+
+def test_section_examples_run(tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text()
+    script = "import numpy as np\nimport torch\nimport spikeport as sp\n"
+    for heading, setup in SECTION_SETUP.items():
+        script += f"\n# {heading}\n{setup}{_section_block(text, heading)}"
+    (tmp_path / "sections.py").write_text(script)
+    proc = subprocess.run(
+        [sys.executable, str(tmp_path / "sections.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]

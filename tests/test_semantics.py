@@ -38,7 +38,10 @@ def test_bad_field_values_are_refused(field: str, value: object) -> None:
 
 
 def test_unknown_convention_lists_known() -> None:
-    with pytest.raises(UnsupportedError, match="supported: lava, nir, norse, sinabs, snntorch"):
+    with pytest.raises(
+        UnsupportedError,
+        match="supported: lava, nir, norse, rockpool, sinabs, snntorch, snntorch_import, spikingjelly",
+    ):
         semantics("brian")
 
 

@@ -1,4 +1,7 @@
-"""``spikeport compare MODEL.nir NET.h5 --input X.npy``: float run vs fixed-point emulator (vs Lava)."""
+"""``spikeport compare MODEL.nir NET.h5 --input X.npy``: float run vs fixed-point emulator (vs Lava).
+
+``--cluster local[:N]|tcp://HOST:PORT`` runs the emulator (and Lava) on Dask workers, batch split in chunks.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +9,40 @@ import argparse
 import json
 
 from spikeport.cli.main import command
+from spikeport.cli.run import add_cluster_arg
+from spikeport.nir.semantics_args import add_semantics_args
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
-    from spikeport.nir.io import add_semantics_args
-
     p.add_argument("model", help="NIR file (the float model)")
     p.add_argument("network", help="quantized network (HDF5, from spikeport quantize)")
     p.add_argument("--input", required=True, metavar="X.npy", help="inputs (B, T, ...) or (T, ...)")
+    p.add_argument("--time-first", action="store_true", help="the input arrays are (T, B, ...)")
     p.add_argument("--lava", action="store_true", help="also run Lava fixed_pt (slow: sample by sample)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_cluster_arg(p)
     add_semantics_args(p)
 
 
 @command("compare", help="compare the float NIR run with the quantized network", configure=_configure)
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    from spikeport.emulator.io import load_network
-    from spikeport.nir.io import read_nir, semantics_from_args
+    from spikeport.cli.files import float_inputs, load_model, load_network, read_arrays
+    from spikeport.cli.run import cluster_client, run_options
+    from spikeport.emulator.errors import ValidationError
+    from spikeport.nir.semantics_args import semantics_from_args
+    from spikeport.quantize.quantize_nir import encode_inputs
     from spikeport.report.compare import compare, format_report
 
-    graph, _stored = read_nir(args.model)
-    net = load_network(args.network)
+    graph, _stored = load_model(args.model)
+    net = load_network(args.network, option="NETWORK")
     sem = semantics_from_args(args, None)  # default: the semantics the network was quantized under
-    x = np.load(args.input)
-    if x.ndim == 2:
-        x = x[None]
-    rep = compare(graph, net, x, sem, lava=args.lava)
+    x = float_inputs(graph, read_arrays(args.input, time_first=args.time_first), path=args.input)
+    if "inputs" in net.metadata:
+        try:  # the network's input encoding (binary inputs take 0/1 only), checked up front
+            encode_inputs(net, x)
+        except ValidationError as exc:
+            raise ValidationError(str(exc).replace("encode_inputs.", f"{args.input}.", 1)) from None
+    with cluster_client(args) as client:
+        rep = compare(graph, net, x, sem, lava=args.lava, **run_options(args, client))
     print(json.dumps(rep, indent=2) if args.json else format_report(rep))
     return 0

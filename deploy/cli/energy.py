@@ -1,8 +1,9 @@
 """``spikeport energy NET.h5 --input X.npy``: SynOps, NeuroBench ops and energy per inference.
 
 Runs the network in the emulator (fixed point, recording spikes, v and u so the active-update count is
-exact), then prints a per-layer table, totals per inference and the comparison across energy
-profiles (built-in names or user TOML/JSON files), or the same as JSON; ``--plot`` writes a bar chart.
+exact; ``--cluster local[:N]|tcp://HOST:PORT`` splits the batch over Dask workers), then prints a
+per-layer table, totals per inference and the comparison across energy profiles (built-in names or
+user TOML/JSON files), or the same as JSON; ``--plot`` writes a bar chart.
 ``X.npy`` holds (T, n) or (B, T, n) input spikes for a single-input network; an ``.npz`` maps each
 input group name to its array.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from spikeport.cli.main import command
+from spikeport.cli.run import add_cluster_arg
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -31,58 +33,71 @@ def _configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--float", action="store_true", help="run the float twin instead of fixed point")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--plot", metavar="FILE.png", help="write a bar chart of energy per profile")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="write a bar chart of energy per profile (a folder: FOLDER/energy.png)",
+    )
+    p.add_argument("--time-first", action="store_true", help="the input arrays are (T, B, ...)")
+    add_cluster_arg(p)
 
 
-def load_network(path: str) -> Any:
-    """The network stored at ``path`` (HDF5, via the emulator's loader)."""
-    from spikeport.emulator.errors import MissingDependencyError
-
-    try:
-        from spikeport.emulator.io import load_network as _load
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "spikeport.emulator.io.load_network is not available in this build"
-        ) from exc
-    return _load(path)
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
-def load_inputs(path: str) -> Any:
-    import numpy as np
+def plot_path(path: str) -> str:
+    """``--plot``: a folder gets ``energy.png`` inside it, a name without a suffix gets ``.png``; other
+    suffixes than .png/.svg/.pdf are refused (the printed name is always the written one)."""
     from spikeport.emulator.errors import ValidationError
 
     p = Path(path)
-    if not p.is_file():
-        raise ValidationError(f"energy.input: no such file (got {path!r})")
-    data = np.load(p, allow_pickle=False)
-    if isinstance(data, np.ndarray):
-        return data
-    with data:
-        return {k: data[k] for k in data.files}
+    if p.is_dir() or path.endswith(("/", "\\")):
+        return str(p / "energy.png")
+    if not p.suffix:
+        return f"{path}.png"
+    if p.suffix.lower() not in PLOT_SUFFIXES:
+        raise ValidationError(
+            f"--plot.path: must end in one of {PLOT_SUFFIXES} or name a folder (got {path!r})"
+        )
+    return path
+
+
+def load_network(path: str) -> Any:
+    """The integer network at ``path`` (:func:`spikeport.cli.files.load_network`; a NIR model is named)."""
+    from spikeport.cli.files import load_network as _load
+
+    return _load(path)
 
 
 @command(
     "energy", help="count SynOps and estimate energy per inference of a network run", configure=_configure
 )
 def run(args: argparse.Namespace) -> int:
+    from spikeport.api import run as run_net
+    from spikeport.cli.files import check_outputs, network_inputs, read_arrays
+    from spikeport.cli.run import cluster_client, run_options
     from spikeport.emulator.energy.estimate import builtin_profiles
-    from spikeport.emulator.engines.dispatch import run as run_net
     from spikeport.emulator.network import LIFGroup
     from spikeport.report.energy import format_text, plot_png, report_from_run, to_json
 
+    plot = plot_path(args.plot) if args.plot else None
+    check_outputs({"--plot": plot}, [args.net, args.input, *(args.profile or [])])
     net = load_network(args.net)
-    x = load_inputs(args.input)
     mode = "float" if args.float else "fixed"
+    data = read_arrays(args.input, time_first=args.time_first)
+    x = network_inputs(net, data, path=args.input, mode=mode)
     has_lif = any(isinstance(g, LIFGroup) for g in net.groups)
-    result = run_net(net, x, record=("spikes", "v", "u") if has_lif else ("spikes",), mode=mode)
+    record = ("spikes", "v", "u") if has_lif else ("spikes",)
+    with cluster_client(args) as client:
+        result = run_net(net, x, record=record, mode=mode, **run_options(args, client))
     profiles = args.profile or list(builtin_profiles())
     rep = report_from_run(net, x, result, profiles=profiles, baseline=args.baseline)
-    if args.plot:
-        plot_png(rep, args.plot)
+    if plot:
+        plot_png(rep, plot)
     if args.json:
         print(json.dumps(to_json(rep), indent=2))
     else:
         print(format_text(rep))
-        if args.plot:
-            print(f"chart: {args.plot}")
+        if plot:
+            print(f"chart: {plot}")
     return 0

@@ -10,7 +10,7 @@ from spikeport.cli.main import command
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="NIR file")
+    p.add_argument("model", help="NIR file, or a lava-dl netx file (.net)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -104,6 +104,13 @@ def _text(rep: dict[str, Any]) -> str:
 
 @command("inspect", help="summarize a NIR file and suggest its semantics", configure=_configure)
 def run(args: argparse.Namespace) -> int:
+    from spikeport.netx.summary import format_summary, is_netx
+    from spikeport.netx.summary import summary as netx_summary
+
+    if is_netx(args.model):  # a lava-dl netx file: its layers and the groups they become
+        srep = netx_summary(args.model)
+        print(json.dumps(srep, indent=2) if args.json else format_summary(srep))
+        return 0
     rep = summary(args.model)
     print(json.dumps(rep, indent=2) if args.json else _text(rep))
     return 0

@@ -7,11 +7,10 @@ import json
 import sys
 
 from spikeport.cli.main import command
+from spikeport.nir.semantics_args import add_semantics_args
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
-    from spikeport.nir.io import add_semantics_args
-
     p.add_argument("model", help="NIR file")
     p.add_argument("-o", "--output", required=True, help="where to write the network (HDF5)")
     p.add_argument("--weight-bits", type=int, default=8, help="weight mantissa bits, 1..8 (default 8)")
@@ -31,26 +30,25 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--json", metavar="REPORT.json", help="write the quantization report as JSON ('-': stdout)"
     )
+    p.add_argument("--time-first", action="store_true", help="the calibration arrays are (T, B, ...)")
     add_semantics_args(p)
 
 
 @command("quantize", help="quantize a NIR model to the Loihi-style integer network", configure=_configure)
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    from spikeport.emulator.io import save_network
-    from spikeport.nir.io import read_nir, semantics_from_args
+    from spikeport.cli.files import check_outputs, float_inputs, load_model, read_arrays
+    from spikeport.nir.semantics_args import semantics_from_args
     from spikeport.quantize.quantize_nir import quantize
 
-    graph, stored = read_nir(args.model)
+    check_outputs({"--output": args.output, "--json": args.json}, [args.model, args.calibrate])
+    graph, stored = load_model(args.model)
     sem = semantics_from_args(args, stored)
-    if sem is None:
-        print("spikeport quantize: no semantics stored or given; using the 'nir' convention", file=sys.stderr)
-        sem_arg: object = "nir"
-    else:
-        sem_arg = sem
-    cal = np.load(args.calibrate) if args.calibrate else None
+    cal = None
+    if args.calibrate:
+        data = read_arrays(args.calibrate, option="--calibrate", time_first=args.time_first)
+        cal = float_inputs(graph, data, path=args.calibrate, require_all=False)
     net, report = quantize(
-        graph, sem_arg,  # type: ignore[arg-type]
+        graph, sem if sem is not None else "nir",  # type: ignore[arg-type]
         weight_bits=args.weight_bits, mode=args.mode, calibration=cal, target=args.target,
         shift_decays=args.shift_decays, margin=args.margin,
     )  # fmt: skip
@@ -58,13 +56,24 @@ def run(args: argparse.Namespace) -> int:
         inputs=net.inputs, groups=net.groups, connections=net.connections,
         metadata={**net.metadata, "source_file": str(args.model)},
     )  # fmt: skip
-    save_network(args.output, net)
+    _write(args, net, report)
+    if sem is None:  # said once it worked: an error stays the only line on stderr
+        print("spikeport quantize: no semantics stored or given; used the 'nir' convention", file=sys.stderr)
     if args.json == "-":
         print(report.to_json(indent=2))
     else:
         print(report.summary())
-        print(f"wrote {args.output}")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(report.to_dict(), f, indent=2)
+        print(f"wrote {args.output}" + (f" and {args.json}" if args.json else ""))
     return 0
+
+
+def _write(args: argparse.Namespace, net: object, report: object) -> None:
+    """The network and the JSON report: both or neither (staged, then renamed together)."""
+    from spikeport.emulator.atomic import staged_outputs
+    from spikeport.emulator.io import save_network
+
+    with staged_outputs() as stage:
+        save_network(stage.path(args.output, obj="--output"), net)  # type: ignore[arg-type]
+        if args.json and args.json != "-":
+            with open(stage.path(args.json, obj="--json"), "w") as f:
+                json.dump(report.to_dict(), f, indent=2)  # type: ignore[attr-defined]

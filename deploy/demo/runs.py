@@ -5,15 +5,18 @@ from __future__ import annotations
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
+from spikeport.demo.records import Data, DemoConfig, predict, timed
 from spikeport.emulator.network import Network
+from spikeport.emulator.result import RunResult
+from spikeport.quantize.semantics import Semantics
 
 
 def _aligned(net: Network, outputs: Any, group: str, var: str, steps: int) -> np.ndarray:
     """Emulator output of ``group`` aligned with the float run (the quantizer's per-group lag)."""
-    from spikeport.report.compare import _aligned as aligned
+    from spikeport.report.compare import aligned
 
     return aligned(outputs, f"{group}/{var}", int(net.metadata["groups"][group]["lag"]), steps)
 
@@ -50,47 +53,40 @@ def _lava_check(
     return out
 
 
-def evaluate(
-    cfg: Any,
-    data: Any,
-    model: Any,
-    graph: Any,
-    sem: Any,
-    nets: dict[str, Network],
-    times: dict,
-    progress: bool,
-) -> dict[str, Any]:
-    from spikeport.demo.pipeline import _timed, predict
+def _emulator_runs(
+    data: Data, nets: dict[str, Network], times: dict[str, float], progress: bool
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, RunResult]]:
+    """Encoded inputs (padded by the largest lag) and the emulator run, per quantization mode."""
     from spikeport.emulator.engines.dispatch import run
     from spikeport.quantize.quantize_nir import encode_inputs
-    from spikeport.reference.run import run_nir
-    from spikeport.report import energy as er
-    from spikeport.report.compare import compare
 
-    out_dir = Path(cfg.out)
-    steps = data.x_test.shape[1]
-    y = data.y_test
-    ref = _timed(times, "float_run", lambda: run_nir(graph, data.x_test, sem, record=("spikes", "v")))
-    some = next(iter(nets.values()))
-    out_g = _output_group(some)
-    acc: dict[str, float] = {"float": float(np.mean(predict(ref[f"{out_g}/spikes"].sum(1)) == y))}
     xs, runs = {}, {}
     for mode, net in nets.items():
         xs[mode] = encode_inputs(net, data.x_test, pad=_max_lag(net))
-        runs[mode] = _timed(
+        runs[mode] = timed(
             times, f"emulator_{mode}", partial(run, net, xs[mode], record=("spikes", "v"), progress=progress)
         )
-        counts = _aligned(net, runs[mode].outputs, out_g, "spikes", steps).sum(1)
-        acc[mode] = float(np.mean(predict(counts) == y))
-    agreement = {}
+    return xs, runs
+
+
+def _agreement(graph: Any, data: Data, sem: Semantics, nets: dict[str, Network]) -> dict[str, Any]:
+    """Per mode and group: the fraction of (sample, step, neuron) spikes equal to the float run's."""
+    from spikeport.report.compare import compare
+
+    out = {}
     for mode, net in nets.items():
         rep = compare(graph, net, data.x_test, sem)
-        agreement[mode] = {
-            g: round(float(m["spike_agreement"]), 4) for g, m in rep["backends"]["fixed"]["groups"].items()
-        }
-    lava = None
-    if cfg.lava_samples:
-        lava = _timed(times, "lava", lambda: _lava_check(nets, xs, cfg.lava_samples, progress))
+        groups = rep["backends"]["fixed"]["groups"].items()
+        out[mode] = {g: round(float(m["spike_agreement"]), 4) for g, m in groups}
+    return out
+
+
+def _energy(
+    out_dir: Path, nets: dict[str, Network], xs: dict[str, Any], runs: dict[str, RunResult]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Energy reports per mode (JSON and text); writes ``energy_<mode>.png`` and ``energy.txt``."""
+    from spikeport.report import energy as er
+
     energy, energy_text = {}, {}
     for mode, net in nets.items():
         erep = er.report_from_run(net, xs[mode], runs[mode])
@@ -98,11 +94,40 @@ def evaluate(
         energy_text[mode] = er.format_text(erep)
         er.plot_png(erep, out_dir / f"energy_{mode}.png")
     (out_dir / "energy.txt").write_text("\n\n".join(f"[{m}]\n{t}" for m, t in energy_text.items()))
+    return energy, energy_text
+
+
+def evaluate(
+    cfg: DemoConfig,
+    data: Data,
+    graph: Any,
+    sem: Semantics,
+    nets: dict[str, Network],
+    times: dict[str, float],
+    progress: bool,
+) -> dict[str, Any]:
+    """Float reference, emulator runs, spike agreement, the Lava check, energy and plots: the results."""
+    from spikeport.reference.run import run_nir
+
+    out_dir = Path(cfg.out)
+    steps = data.x_test.shape[1]
+    y = data.y_test
+    ref = timed(times, "float_run", lambda: run_nir(graph, data.x_test, sem, record=("spikes", "v")))
+    out_g = _output_group(next(iter(nets.values())))
+    acc: dict[str, float] = {"float": float(np.mean(predict(ref[f"{out_g}/spikes"].sum(1)) == y))}
+    xs, runs = _emulator_runs(data, nets, times, progress)
+    for mode, net in nets.items():
+        counts = _aligned(net, runs[mode].outputs, out_g, "spikes", steps).sum(1)
+        acc[mode] = float(np.mean(predict(counts) == y))
+    lava = None
+    if cfg.lava_samples:
+        lava = timed(times, "lava", lambda: _lava_check(nets, xs, cfg.lava_samples, progress))
+    energy, energy_text = _energy(out_dir, nets, xs, runs)
     _plots(out_dir, data, ref, nets["fixed"], runs["fixed"], steps)
     return {
         "accuracy": acc,
         "test_samples": len(y),
-        "spike_agreement_vs_float": agreement,
+        "spike_agreement_vs_float": _agreement(graph, data, sem, nets),
         "lava": lava,
         "energy": {m: _energy_summary(e) for m, e in energy.items()},
         "energy_text": energy_text,
@@ -119,7 +144,7 @@ def _energy_summary(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _plots(out: Path, data: Any, ref: Any, net: Network, res: Any, steps: int) -> None:
+def _plots(out: Path, data: Data, ref: RunResult, net: Network, res: RunResult, steps: int) -> None:
     from spikeport.report.plots import raster_png, traces_png
 
     groups = [g.name for g in net.groups if not g.name.startswith("~")]
@@ -143,12 +168,16 @@ def _plots(out: Path, data: Any, ref: Any, net: Network, res: Any, steps: int) -
         threshold=1.0,
         spikes=ref[f"{hidden}/spikes"][0],
         title="membrane potential after reset, float reference vs fixed point (sample 0)",
+        difference=("float", "fixed (v_int / scale)"),
     )
 
 
-def print_summary(s: dict[str, Any], file: Any = sys.stdout) -> None:
+def print_summary(s: dict[str, Any], file: TextIO | None = None) -> None:
+    """The demo's summary for a terminal (``file``: default the current ``sys.stdout``)."""
+    out = sys.stdout if file is None else file
+
     def p(line: str = "") -> None:
-        print(line, file=file)
+        print(line, file=out)
 
     acc = s["accuracy"]
     cfg, sem = s["config"], s["semantics"]

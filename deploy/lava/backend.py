@@ -31,11 +31,12 @@ delays; processes are always stopped. What Lava fixed_pt cannot do raises :class
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 from spikeport.emulator.errors import UnsupportedError, ValidationError, field_error
+from spikeport.emulator.inputs import network_inputs
 from spikeport.emulator.network import (
     LIFGroup,
     Network,
@@ -97,46 +98,17 @@ def check_supported(net: Network) -> None:
         else:
             problems += refuse(g)
     if problems:
-        raise UnsupportedError("cannot run on Lava fixed_pt:\n" + "\n".join(problems))
+        raise UnsupportedError("cannot run on Lava fixed_pt: " + "; ".join(problems))
 
 
 # ---------------------------------------------------------------- inputs and record
 
 
 def normalize_inputs(net: Network, inputs: Any) -> dict[str, np.ndarray]:
-    """``{input name: int64 (B, T, n)}`` from a (T, n) / (B, T, n) array (one input group) or a
-    mapping of them (every input group named); all with the same B and T. The emulator's rules:
-    binary groups take 0/1, graded ones ``|x| < 2**num_message_bits`` (so int32 always holds it)."""
-    if not isinstance(inputs, Mapping):
-        if len(net.inputs) != 1:
-            names = [g.name for g in net.inputs]
-            raise field_error(
-                "inputs", "type", f"must be a mapping naming every input group {names}", "array"
-            )
-        inputs = {net.inputs[0].name: inputs}
-    extra = sorted(set(inputs) - {g.name for g in net.inputs})
-    if extra:
-        raise field_error("inputs", "names", "must name input groups of the network", extra)
-    out: dict[str, np.ndarray] = {}
-    for g in net.inputs:
-        if g.name not in inputs:
-            raise field_error("inputs", g.name, "missing input for this group", None)
-        x = np.asarray(inputs[g.name])
-        x = x[None] if x.ndim == 2 else x
-        if x.ndim != 3 or x.shape[2] != g.n or x.shape[1] < 1 or x.shape[0] < 1:
-            raise field_error("inputs", g.name, f"must have shape (T, {g.n}) or (B, T, {g.n})", x.shape)
-        if x.dtype.kind not in "iub" and not np.all(np.floor(x) == x):
-            raise field_error("inputs", g.name, "must hold integers", str(x.dtype))
-        if g.num_message_bits == 0 and np.any((x != 0) & (x != 1)):
-            raise field_error("inputs", g.name, "binary input (num_message_bits=0) must be 0/1", x.max())
-        lim = 1 << int(g.num_message_bits)
-        if g.num_message_bits and x.size and np.abs(x.astype(np.float64)).max() >= lim:
-            raise field_error("inputs", g.name, f"graded payloads must satisfy |x| < {lim}", np.abs(x).max())
-        out[g.name] = x.astype(np.int64)
-    shapes = {x.shape[:2] for x in out.values()}
-    if len(shapes) != 1:
-        raise field_error("inputs", "shape", "every input must have the same (B, T)", sorted(shapes))
-    return out
+    """``{input name: int64 (B, T, n)}``: the emulator's inputs and rules
+    (:func:`spikeport.emulator.inputs.network_inputs`), as int64 for Lava's int32 payloads."""
+    xs = network_inputs(net, inputs, caller="run_lava", mode="fixed")
+    return {k: x.astype(np.int64) for k, x in xs.items()}
 
 
 def resolve_record(net: Network, record: Sequence[str]) -> list[tuple[str, str]]:
@@ -181,6 +153,27 @@ def _chunks(batch: int, size: int, progress: bool) -> Iterator[slice]:
         yield slice(a, min(a + size, batch))
 
 
+def _run_chunks(
+    net: Network, xs: dict[str, np.ndarray], pairs: list[tuple[str, str]], size: int, progress: bool
+) -> dict[str, np.ndarray]:
+    """Every chunk of samples through Lava, outputs concatenated (runs in the isolated child)."""
+    L = lava_modules()
+    batch = next(iter(xs.values())).shape[0]
+    runs = [
+        run_samples(L, net, {k: v[sl] for k, v in xs.items()}, pairs) for sl in _chunks(batch, size, progress)
+    ]
+    return {k: np.concatenate([r[k] for r in runs]) for k in (f"{g}/{v}" for g, v in pairs)}
+
+
+def _emulator_dtypes(net: Network, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The emulator's dtypes: int8 spikes of LIF groups, int32 everything else."""
+    lif = {g.name for g in net.groups if isinstance(g, LIFGroup)}
+    return {
+        k: v.astype(np.int8 if k.endswith("/spikes") and k.rsplit("/", 1)[0] in lif else np.int32)
+        for k, v in outputs.items()
+    }
+
+
 def run_lava(
     net: Network,
     inputs: Any,
@@ -188,21 +181,27 @@ def run_lava(
     record: Sequence[str] = ("spikes",),
     progress: bool = False,
     max_pack: int = 64,
+    timeout: float | None = None,
+    isolate: bool = True,
 ) -> RunResult:
-    """Run ``net`` on Lava fixed_pt; outputs ``"<group>/<variable>"`` -> (B, T, n).
+    """Run ``net`` on Lava fixed_pt; outputs ``"<group>/<variable>"`` -> (B, T, n), in the emulator's
+    dtypes (int8 LIF spikes, int32 otherwise).
 
     Up to ``max_pack`` samples share one Lava run, side by side (see :func:`pack_size`);
-    ``max_pack=1`` runs sample by sample."""
+    ``max_pack=1`` runs sample by sample. ``isolate`` (default) runs Lava in a watched child process
+    group (:mod:`spikeport.lava.isolation`): a Lava process that dies, a run that passes ``timeout``
+    seconds (None: no limit) or Ctrl-C ends the run with everything it started."""
     check_supported(net)
     xs = normalize_inputs(net, inputs)
     pairs = resolve_record(net, record)
     batch, steps = next(iter(xs.values())).shape[:2]
-    L = lava_modules()
     size = pack_size(net, batch, max_pack)
-    runs = [
-        run_samples(L, net, {k: v[sl] for k, v in xs.items()}, pairs) for sl in _chunks(batch, size, progress)
-    ]
-    outputs = {k: np.concatenate([r[k] for r in runs]) for k in (f"{g}/{v}" for g, v in pairs)}
+    if isolate:
+        from spikeport.lava.isolation import run_isolated
+
+        outputs = run_isolated(_run_chunks, net, xs, pairs, size, progress, timeout=timeout)
+    else:
+        outputs = _run_chunks(net, xs, pairs, size, progress)
     meta = {"backend": "lava", "lava_tag": "fixed_pt", "batch": int(batch), "steps": int(steps), "pack": size}
     meta.update(net.metadata)
-    return RunResult(outputs=outputs, metadata=meta)
+    return RunResult(outputs=_emulator_dtypes(net, outputs), metadata=meta)

@@ -1,6 +1,7 @@
 """Import lava-nc 0.10.0 on Python 3.11: a small import-time shim, applied before Lava is imported.
 
-Two problems, both fixed without touching site-packages (REFERENCE.md §1):
+Two problems, both fixed without touching site-packages
+(docs/lava-arithmetic.md, "Installing Lava on Python 3.11"):
 
 1. ``lava/magma/compiler/var_model.py`` declares dataclass fields with an instance default
    (``x: ByteEncoder = ByteEncoder()``), which Python 3.11 rejects. The shim loads that one module

@@ -135,7 +135,8 @@ def _conn_proc(
         # ``batch`` copies on the block diagonal of one Sparse process. Lava's sign mode of the
         # block-diagonal csr (implicit zeros included in min/max) is that of ``w``, and zeros add
         # nothing, so each block computes what a Dense of ``w`` computes (same clip, truncation,
-        # shift and int32 accumulation; REFERENCE §1: Sparse and Dense agree bit for bit).
+        # shift and int32 accumulation; Sparse and Dense agree bit for bit:
+        # docs/lava-arithmetic.md, "Sparse, Delay and Conv").
         if delays is not None:
             raise UnsupportedError(f"Connection({c.name!r}): delayed connections run sample by sample")
         return L.sparse.Sparse(weights=L.block(w, batch), **kw)

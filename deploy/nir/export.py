@@ -9,7 +9,8 @@ API::
 Nodes are named after the layer index (``"0"``, ``"1"``, ...; the same keys as ``SNN.record``), chained
 ``input -> 0 -> 1 -> ... -> output``. A rule returns either one NIR node or a nested ``nir.NIRGraph``
 (recurrent layers) plus the output shape. Linear layers always map to ``nir.Affine`` with their bias
-(zeros where the layer has none): nirtorch 2.6's default Affine mapping drops the bias (REFERENCE §2).
+(zeros where the layer has none): nirtorch 2.6's default Affine mapping drops the bias
+(docs/nir-conventions.md, "nirtorch 2.6").
 :func:`export_nir` traces the per-step layer stack with ``nirtorch.torch_to_nir`` and spikeport's own
 module map (nirtorch's fx tracer cannot follow the time loop of ``SNN.forward``, but one step of the
 stack traces fine); the adapters for snnTorch and Norse use the walker :func:`sequential_to_nir`.

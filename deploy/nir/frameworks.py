@@ -9,7 +9,8 @@ API::
 metadata holds the Semantics (key ``spikeport.semantics``); ``run_nir(graph, x)`` then reproduces the
 framework's own forward pass spike for spike.
 
-snnTorch 1.0.0 (its ``export_to_nir`` fails type inference under nir 1.0.8, REFERENCE §2; this is an
+snnTorch 1.0.0 (its ``export_to_nir`` fails type inference under nir 1.0.8;
+docs/nir-conventions.md, "snnTorch and NIR"; this is an
 independent mapping): ``Leaky`` -> ``LIF(tau = dt/(1-beta), r = tau/dt)``; ``Synaptic`` -> ``CubaLIF``
 (``tau_syn = dt/(1-alpha)``, ``w_in = tau_syn/dt``); ``RLeaky``/``RSynaptic`` -> a nested graph
 ``{lif, rec}`` with the recurrent layer (``Affine``, ``Conv2d`` or one-to-one ``Scale``) on a cycle.

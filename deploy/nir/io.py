@@ -19,20 +19,20 @@ graphs (nested ones included) that fail nir's own type inference.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import nir
 import numpy as np
 from spikeport.emulator.errors import SpikeportError, ValidationError
-from spikeport.quantize.graph.flatten import NEURON_TYPES, flatten_graph, scalar_int
-from spikeport.quantize.semantics import CONVENTIONS, Semantics
-from spikeport.quantize.semantics import semantics as make_semantics
+from spikeport.nir.semantics_args import add_semantics_args as add_semantics_args  # the CLI's options
+from spikeport.nir.semantics_args import semantics_from_args as semantics_from_args
+from spikeport.quantize.graph.flatten import NODE_SPECS, flatten_graph, scalar_int
+from spikeport.quantize.semantics import Semantics
 
 METADATA_KEY = "spikeport.semantics"
 
@@ -46,51 +46,6 @@ class NIRRepairWarning(UserWarning):
 
 
 # ---- reading ----------------------------------------------------------------------------------------
-_REQ: dict[str, tuple[str, ...]] = {
-    "Input": ("shape",),
-    "Output": ("shape",),
-    "Affine": ("weight", "bias"),
-    "Linear": ("weight",),
-    "Scale": ("scale",),
-    "Conv1d": ("weight",),
-    "Conv2d": ("weight",),
-    "SumPool2d": ("kernel_size", "stride"),
-    "AvgPool2d": ("kernel_size", "stride"),
-    "Flatten": (),
-    "Delay": ("delay",),
-    "Threshold": ("threshold",),
-    "I": ("r",),
-    "IF": ("r", "v_threshold"),
-    "LI": ("tau", "r", "v_leak"),
-    "LIF": ("tau", "r", "v_leak", "v_threshold"),
-    "CubaLI": ("tau_syn", "tau_mem", "r", "v_leak"),
-    "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold"),
-}
-
-
-def _const(value: Any) -> Callable[[dict[str, Any]], Any]:
-    return lambda d: value
-
-
-_CONV_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}
-# field -> default built from the node's other fields (repairs of legacy files)
-_DEFAULTS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
-    "IF": {"v_reset": lambda d: np.zeros_like(d["v_threshold"])},
-    "LIF": {"v_reset": lambda d: np.zeros_like(d["v_threshold"])},
-    "CubaLIF": {
-        "v_reset": lambda d: np.zeros_like(d["v_threshold"]),
-        "w_in": lambda d: np.ones_like(d["tau_syn"]),
-    },
-    "CubaLI": {"w_in": lambda d: np.ones_like(d["tau_syn"])},
-    "Conv1d": {
-        **{k: _const(v) for k, v in _CONV_DEFAULTS.items()},
-        "bias": lambda d: np.zeros(np.asarray(d["weight"]).shape[0], np.asarray(d["weight"]).dtype),
-    },
-    "SumPool2d": {"padding": lambda d: np.zeros(2, np.int64)},
-    "AvgPool2d": {"padding": lambda d: np.zeros(2, np.int64)},
-    "Flatten": {"start_dim": lambda d: 1, "end_dim": lambda d: -1},
-}
-_DEFAULTS["Conv2d"] = _DEFAULTS["Conv1d"]
 _OPTIONAL = {"input_shape", "input_type", "metadata"}
 
 
@@ -118,6 +73,8 @@ def read_nir(path: str | Path) -> tuple[nir.NIRGraph, Semantics | None]:
     except (ValueError, TypeError, IndexError, OverflowError, AttributeError) as exc:  # safety net
         raise NIRFileError(f"{path}: malformed graph ({type(exc).__name__}: {exc})") from None
     _nir_type_check(graph, "graph", repairs)
+    if semantics_from_metadata(graph.metadata) is None:
+        graph = repair_norse_tau(graph, repairs)
     if repairs:
         warnings.warn(f"{path}: repaired on load: " + "; ".join(repairs), NIRRepairWarning, stacklevel=2)
     return graph, semantics_from_metadata(graph.metadata)
@@ -143,17 +100,12 @@ def _build(d: Mapping[str, Any], name: str, repairs: list[str]) -> Any:
         raise NIRFileError(f"{name}: missing or malformed 'type' dataset")
     if kind == "NIRGraph":
         return _build_graph(d, name, repairs)
-    if kind not in _REQ:
-        from spikeport.quantize.graph.flatten import SUPPORTED_TYPES, UnsupportedNodeError
-
-        raise UnsupportedNodeError(
-            f"{name}: unsupported node type {kind}; supported: {', '.join(SUPPORTED_TYPES)}"
-        )
+    spec = NODE_SPECS.lookup(kind, name)  # refuses a type outside the table, listing the supported
     fields = {k: v for k, v in d.items() if k != "type"}
-    for req in _REQ[kind]:
+    for req in spec.required:
         if req not in fields:
             raise NIRFileError(f"{name} ({kind}): missing dataset {req!r}")
-    for key, default in _DEFAULTS.get(kind, {}).items():
+    for key, default in spec.defaults:
         if key not in fields:
             fields[key] = default(fields)
             repairs.append(f"{name}: no {key}, set to {_short(fields[key])}")
@@ -232,17 +184,163 @@ def _nir_type_check(graph: nir.NIRGraph, name: str, repairs: list[str]) -> None:
         )
 
 
+# ---- Norse's exporter: tau scaled by dt -------------------------------------------------------------
+#: ``norse.torch.to_nir``'s default dt: it writes ``tau = dt / tau_mem_inv`` (``dt * tau``, not ``tau``)
+NORSE_EXPORT_DT = 1e-3
+_TAU_FIELDS = {
+    "LIF": ("tau",),
+    "LI": ("tau",),
+    "CubaLIF": ("tau_mem", "tau_syn"),
+    "CubaLI": ("tau_mem", "tau_syn"),
+}
+
+
+def _leaky_nodes(graph: nir.NIRGraph, prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            out += _leaky_nodes(node, f"{prefix}{name}.")
+        elif type(node).__name__ in _TAU_FIELDS:
+            out.append((prefix + name, node))
+    return out
+
+
+def norse_scaled_tau(graph: nir.NIRGraph) -> bool:
+    """True where ``graph`` has the parameter pattern of ``norse.torch.to_nir`` (Norse 1.1.0): every
+    leaky neuron has ``r == 1`` (and ``w_in`` 1 or absent) and every time constant is below 1e-4 s,
+    that is ``tau = dt * tau_true`` with Norse's ``dt = 1e-3`` (a real 0.01 s becomes 1e-5)."""
+    nodes = _leaky_nodes(graph)
+    if not nodes:
+        return False
+    for _, node in nodes:
+        if not np.all(np.asarray(node.r) == 1.0):
+            return False
+        if getattr(node, "w_in", None) is not None and not np.all(np.asarray(node.w_in) == 1.0):
+            return False
+        taus = [np.asarray(getattr(node, f), np.float64) for f in _TAU_FIELDS[type(node).__name__]]
+        if not all(t.size and np.all((t > 0) & (t < 1e-4)) for t in taus):
+            return False
+    return True
+
+
+def _norse_inverse(tau_w: np.ndarray) -> np.ndarray:
+    """Norse's float32 ``tau_inv`` from its export ``tau_w = float32(1/tau_inv) * float32(dt)`` (torch's
+    ``dt / tensor``): of the float32 values within 4 ulps that reproduce ``tau_w``, the one with the most
+    trailing zero bits (a user's round number); returned as ``tau = 1 / tau_inv`` in float64."""
+    w = np.asarray(tau_w, np.float32)
+    c = (np.float32(NORSE_EXPORT_DT) / w).astype(np.float32)
+    cands = [c]
+    up, dn = c, c
+    for _ in range(4):
+        up, dn = np.nextafter(up, np.float32(np.inf)), np.nextafter(dn, np.float32(0))
+        cands += [up, dn]
+    C = np.stack(cands)
+    with np.errstate(divide="ignore", over="ignore"):
+        ok = ((np.float32(1) / C) * np.float32(NORSE_EXPORT_DT)).astype(np.float32) == w
+    bits = C.view(np.uint32) & np.uint32(0x7FFFFF)
+    zeros = np.where(bits == 0, 32, _trailing_zeros(bits))
+    score = np.where(ok, zeros, -1)
+    best = np.take_along_axis(C, np.argmax(score, axis=0)[None], axis=0)[0]
+    best = np.where(np.any(ok, axis=0), best, c)
+    return 1.0 / best.astype(np.float64)
+
+
+def _trailing_zeros(bits: np.ndarray) -> np.ndarray:
+    b = bits.astype(np.int64)
+    return np.log2((b & -b).astype(np.float64)).astype(np.int64)
+
+
+def repair_norse_tau(graph: nir.NIRGraph, repairs: list[str]) -> nir.NIRGraph:
+    """Undo Norse's exporter tau scaling (:func:`norse_scaled_tau`) in place; record the repair."""
+    if not norse_scaled_tau(graph):
+        return graph
+    names = []
+    for name, node in _leaky_nodes(graph):
+        for f in _TAU_FIELDS[type(node).__name__]:
+            setattr(node, f, _norse_inverse(np.asarray(getattr(node, f))))
+        names.append(name)
+    repairs.append(
+        f"{', '.join(names)}: tau < 1e-4 s with r = 1 is norse.torch.to_nir's tau = dt*tau (dt = "
+        f"{NORSE_EXPORT_DT}); divided by dt (run it with the 'norse' convention)"
+    )
+    return graph
+
+
+def repair_nir(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """A repaired copy of an in-memory ``graph`` from a framework's exporter, with a
+    :class:`NIRRepairWarning` listing the repairs: neuron parameters of another shape than the node
+    (0-d ones, which ``nir.write`` refuses, or 1-element ones that nir's reader refuses) broadcast, ``Conv1d/Conv2d.input_shape`` and ``Flatten.input_type`` left
+    ``None`` filled in from the inferred shapes, and Norse's tau scaling (:func:`repair_norse_tau`)."""
+    graph = copy.deepcopy(graph)
+    repairs: list[str] = []
+    for fn in flatten_graph(graph).nodes.values():
+        _repair_node(fn, repairs)
+    _repair_batch_dim(graph, repairs)
+    if semantics_from_metadata(graph.metadata) is None:
+        graph = repair_norse_tau(graph, repairs)
+    if repairs:
+        warnings.warn("repaired: " + "; ".join(repairs), NIRRepairWarning, stacklevel=2)
+    return graph
+
+
+def _repair_batch_dim(graph: nir.NIRGraph, repairs: list[str]) -> None:
+    """Inputs whose shape includes the exporter's sample batch of 1 (nirtorch's sample data), where
+    dropping it makes nir's type inference pass."""
+    fails: list[str] = []
+    _nir_type_check(graph, "graph", fails)
+    if not fails:
+        return
+    ends = {n: x for n, x in graph.nodes.items() if isinstance(x, nir.Input | nir.Output)}
+    batched = {n: np.asarray(x.input_type["input"]) for n, x in ends.items()}
+    batched = {n: shape for n, shape in batched.items() if shape.size >= 2 and shape[0] == 1}
+    if not batched:
+        return
+    old = {n: (ends[n].input_type, ends[n].output_type) for n in batched}
+    for n, shape in batched.items():
+        ends[n].input_type, ends[n].output_type = {"input": shape[1:]}, {"output": shape[1:]}
+    trial: list[str] = []
+    _nir_type_check(graph, "graph", trial)
+    if trial:  # not the cause: leave them as they were
+        for n, (it, ot) in old.items():
+            ends[n].input_type, ends[n].output_type = it, ot
+        return
+    for n, shape in batched.items():
+        repairs.append(f"{n}: shape {tuple(shape)} includes a batch of 1; set to {tuple(shape[1:])}")
+
+
+def _repair_node(fn: Any, repairs: list[str]) -> None:
+    node, kind = fn.node, fn.kind
+    spec = fn.spec.neuron
+    if spec is not None:
+        params = set(type(node).__dataclass_fields__) - {"input_type", "output_type", "metadata"}
+        uneven = [f for f in sorted(params) if np.shape(getattr(node, f)) != tuple(fn.out_shape)]
+        for f in uneven:
+            value = np.asarray(getattr(node, f), np.float64)
+            setattr(node, f, np.broadcast_to(value, fn.out_shape).copy())
+        if uneven:
+            repairs.append(f"{fn.name}: {', '.join(uneven)} broadcast to shape {tuple(fn.out_shape)}")
+            node.input_type = {"input": np.asarray(fn.out_shape)}
+            node.output_type = {"output": np.asarray(fn.out_shape)}
+    if kind in ("Conv1d", "Conv2d") and getattr(node, "input_shape", None) is None:
+        node.input_shape = np.asarray(fn.in_shape[1:])
+        repairs.append(f"{fn.name}: no input_shape, set to {tuple(fn.in_shape[1:])}")
+    if kind == "Flatten" and (node.input_type or {}).get("input") is None:
+        node.input_type = {"input": np.asarray(fn.in_shape)}
+        repairs.append(f"{fn.name}: no input_type, set to {tuple(fn.in_shape)}")
+
+
 # ---- writing ----------------------------------------------------------------------------------------
 def write_nir(path: str | Path, graph: nir.NIRGraph, semantics: Semantics | None = None) -> None:
-    """Write ``graph`` to ``path`` with ``semantics`` stored under metadata key ``spikeport.semantics``."""
+    """Write ``graph`` to ``path`` with ``semantics`` stored under metadata key ``spikeport.semantics``,
+    atomically (temporary file in the folder, fsync, rename; :mod:`spikeport.emulator.atomic`)."""
     meta = dict(graph.metadata or {})
     if semantics is not None:
         meta[METADATA_KEY] = json.dumps(semantics.to_dict(), sort_keys=True)
     out = nir.NIRGraph(nodes=graph.nodes, edges=list(graph.edges), metadata=meta, type_check=False)
-    try:
-        nir.write(str(path), out)
-    except OSError as exc:
-        raise NIRFileError(f"{path}: cannot write ({exc})") from None
+    from spikeport.emulator.atomic import atomic_path
+
+    with atomic_path(path, obj="write_nir", field="path") as tmp:  # a failed write leaves ``path`` as it was
+        nir.write(str(tmp), out)
 
 
 def semantics_from_metadata(metadata: Mapping[str, Any] | None) -> Semantics | None:
@@ -257,62 +355,104 @@ def semantics_from_metadata(metadata: Mapping[str, Any] | None) -> Semantics | N
 
 
 def suggest_convention(graph: nir.NIRGraph) -> tuple[str, str]:
-    """Best guess of the convention of ``graph`` and why (stored semantics win)."""
+    """Best guess of the convention of ``graph`` and why (stored semantics win). The patterns, in order:
+    SpikingJelly (IF ``r = 1/dt``; LIF ``r = 1``, ``1e-4 < tau < 1e-3``), Sinabs (``r = 1``, tau in steps
+    >= 1; IF-only ``r = 1``), snnTorch (``r = tau/1e-4``), Norse (``r = 1``; ``tau < 1e-4``: its
+    exporter's scaling), Rockpool (``r = tau*exp(-dt/tau)/dt``)."""
     stored = semantics_from_metadata(graph.metadata)
     if stored is not None:
         return stored.convention, "stored in the file's metadata (spikeport.semantics)"
     flat = flatten_graph(graph)
     pairs = []
     for fn in flat:
-        if fn.kind in NEURON_TYPES and fn.kind not in ("I", "IF"):
-            tau = np.asarray(fn.node.tau_mem if fn.kind.startswith("Cuba") else fn.node.tau, np.float64)
+        if fn.spec.neuron is not None and fn.spec.neuron.leaky:
+            tau = np.asarray(fn.node.tau_mem if fn.spec.neuron.current else fn.node.tau, np.float64)
             pairs.append((tau, np.asarray(fn.node.r, np.float64)))
+    for name, pattern in (("spikingjelly", _spikingjelly_pattern), ("sinabs", _sinabs_pattern)):
+        why = pattern(flat, pairs)
+        if why:
+            return name, why
     if not pairs:
         return "nir", "no leaky neurons to read a time step from; plain NIR semantics"
     if all(np.allclose(r, tau / 1e-4, rtol=1e-5) for tau, r in pairs):
         return (
             "snntorch",
-            "r = tau/dt with dt = 1e-4 on every neuron: snnTorch's export (reset mode not stored)",
+            "r = tau/dt with dt = 1e-4 on every neuron: snnTorch's export (reset mode not stored; "
+            "'snntorch_import' for the model snnTorch's import_from_nir builds from it)",
+        )
+    if norse_scaled_tau(graph):
+        return "norse", (
+            "r == 1 and tau < 1e-4 s on every neuron: norse.torch.to_nir's tau = dt*tau "
+            "(read_nir repairs it, with a warning)"
         )
     if all(np.all(r == 1.0) for _, r in pairs):
         return "norse", "r == 1 on every neuron: Norse's export (dt = 1e-3)"
+    rockpool = _rockpool_pattern(pairs)
+    if rockpool:
+        return "rockpool", rockpool
     return "nir", "no framework's parameter pattern recognized; plain NIR semantics"
 
 
-# ---- command line -----------------------------------------------------------------------------------
-def add_semantics_args(parser: argparse.ArgumentParser) -> None:
-    """Add ``--semantics NAME`` and one option per Semantics field to ``parser``."""
-    g = parser.add_argument_group("semantics (override what the NIR file leaves unsaid)")
-    g.add_argument("--semantics", choices=sorted(CONVENTIONS), help="named convention")
-    g.add_argument("--dt", type=float, help="time step in seconds")
-    g.add_argument("--integration", choices=("euler", "exp"))
-    g.add_argument("--reset", choices=("zero", "subtract", "none"))
-    g.add_argument("--reset-timing", choices=("same_step", "next_step", "next_step_hold", "same_step_lagged"))
-    g.add_argument("--threshold", choices=(">", ">="))
-    g.add_argument("--multi-spike", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--spike-amplitude", type=float)
-    g.add_argument("--recurrent-delay", type=int)
-    g.add_argument("--synaptic-input", choices=("euler", "jump"))
-    g.add_argument("--arithmetic", choices=("decay", "increment"))
-    g.add_argument("--initial-v", choices=("zero", "leak"))
+_SJ_DT = 1e-4  # SpikingJelly 2.0.0 export_to_nir's default dt
 
 
-_FIELDS = (
-    "dt", "integration", "reset", "reset_timing", "threshold", "multi_spike",
-    "spike_amplitude", "recurrent_delay", "synaptic_input", "arithmetic", "initial_v",
-)  # fmt: skip
+def _spikingjelly_pattern(flat: Any, pairs: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """Why ``flat`` looks like SpikingJelly's export, or '' (IF ``r = 1/dt``; LIF ``r = 1`` with
+    ``tau`` a number of steps > 1 times dt = 1e-4 and below Norse's 1e-3)."""
+    ifs = [np.asarray(fn.node.r, np.float64) for fn in flat if fn.kind == "IF"]
+    if ifs and all(np.allclose(r, 1.0 / _SJ_DT, rtol=1e-6) for r in ifs):
+        return "r = 1/dt = 1e4 on IF neurons: SpikingJelly's export (dv/dt = r*I, dt = 1e-4)"
+    if pairs and all(np.all(r == 1.0) and np.all((t > _SJ_DT) & (t < 1e-3)) for t, r in pairs):
+        return (
+            "r == 1 and 1e-4 < tau < 1e-3 on every neuron: SpikingJelly's export (tau = steps*dt, dt = 1e-4)"
+        )
+    return ""
 
 
-def semantics_from_args(args: argparse.Namespace, default: Semantics | None = None) -> Semantics | None:
-    """``--semantics`` (else ``default``, e.g. the file's stored semantics) with the overrides applied.
+def _sinabs_pattern(flat: Any, pairs: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """Why ``flat`` looks like Sinabs' export, or '' (tau counted in steps, r = 1; SumPool2d; IF r = 1)."""
+    if pairs and all(np.all(r == 1.0) and np.all(t >= 1.0) for t, r in pairs):
+        return "r == 1 and tau >= 1 on every neuron: Sinabs' export (tau in steps, dt = 1)"
+    if pairs:
+        return ""
+    ifs = [np.asarray(fn.node.r, np.float64) for fn in flat if fn.kind == "IF"]
+    if ifs and all(np.all(r == 1.0) for r in ifs):
+        pool = any(fn.kind == "SumPool2d" for fn in flat)
+        return (
+            "IF neurons with r == 1"
+            + (" and SumPool2d" if pool else "")
+            + (
+                ": Sinabs' IAF export (subtract reset, several spikes per step); a Norse IAFCell would be 'norse'"
+            )
+        )
+    return ""
 
-    Returns ``None`` when neither a convention nor a default nor any override was given.
-    """
-    overrides = {k: getattr(args, k, None) for k in _FIELDS}
-    name = getattr(args, "semantics", None)
-    base: Semantics | str | None = name or default
-    if base is None:
-        if all(v is None for v in overrides.values()):
-            return None
-        base = "nir"
-    return make_semantics(base, **overrides)
+
+_ROCKPOOL_DT = 1e-3  # Rockpool's default dt
+
+
+def _rockpool_pattern(pairs: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """Why the neurons look like Rockpool's export (``r = tau*exp(-dt/tau)/dt``), or ''. Where the
+    pattern holds for another dt than 1e-3, the reason names it (run with ``semantics("rockpool", dt=...)``)."""
+    if not pairs:
+        return ""
+    tau0, r0 = float(np.ravel(pairs[0][0])[0]), float(np.ravel(pairs[0][1])[0])
+    dt = _solve_rockpool_dt(tau0, r0)
+    if dt is None or not all(np.allclose(r, t * np.exp(-dt / t) / dt, rtol=1e-5) for t, r in pairs):
+        return ""
+    if np.isclose(dt, _ROCKPOOL_DT, rtol=1e-5):
+        return "r = tau*exp(-dt/tau)/dt with dt = 1e-3 on every neuron: Rockpool's export"
+    return f"r = tau*exp(-dt/tau)/dt with dt = {dt:.6g} on every neuron: Rockpool's export (pass that dt)"
+
+
+def _solve_rockpool_dt(tau: float, r: float) -> float | None:
+    """The dt with ``tau*exp(-dt/tau)/dt == r`` (decreasing in dt), by bisection on log(dt)."""
+    if not (tau > 0 and r > 0):
+        return None
+    lo, hi = np.log(tau) - 40.0, np.log(tau) + 5.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        dt = np.exp(mid)
+        lo, hi = (mid, hi) if tau * np.exp(-dt / tau) / dt > r else (lo, mid)
+    dt = float(np.exp(0.5 * (lo + hi)))
+    return dt if np.isclose(tau * np.exp(-dt / tau) / dt, r, rtol=1e-6) else None

@@ -38,9 +38,10 @@ from typing import Any
 import nir
 import numpy as np
 import torch
-from spikeport.emulator.errors import ValidationError, field_error
+from spikeport.emulator.errors import field_error
 from spikeport.emulator.result import RunResult
-from spikeport.quantize.graph.flatten import FlatGraph, flatten_graph
+from spikeport.quantize.graph.flatten import FlatGraph, FlatNode, flatten_graph
+from spikeport.quantize.graph.inputs import graph_inputs
 from spikeport.quantize.semantics import Semantics
 from spikeport.quantize.semantics import semantics as make_semantics
 from spikeport.reference import steppers as K
@@ -88,6 +89,8 @@ def run_nir(
     traces: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
         rest = _rest_outputs(flat, kernels, batch, tdtype)
+        if sem.recurrent_rest == "zero":  # back-edges start from zeros (nirtorch's interpreter)
+            rest = {k: torch.zeros_like(v) for k, v in rest.items()}
         for t in range(steps):
             outs: dict[str, torch.Tensor] = {}
             for name in flat.order:
@@ -95,13 +98,7 @@ def run_nir(
                 if name in xs:
                     outs[name] = xs[name][:, t]
                     continue
-                contribs = [outs[s] for s in node.sources[: len(node.sources) - len(node.recurrent)]]
-                for s in node.recurrent:
-                    past = history[s]
-                    contribs.append(past[-delay] if len(past) >= delay else rest[s])
-                shaped = [c.reshape(batch, *node.in_shape) for c in contribs] or [
-                    torch.zeros(batch, *node.in_shape, dtype=tdtype)
-                ]
+                shaped = _contribs(node, outs, history, rest, delay, batch, tdtype)
                 outs[name] = kernels[name].step(shaped)
                 for var, value in kernels[name].recorded(record).items():
                     traces.setdefault(f"{name}/{var}", []).append(value.reshape(batch, -1).numpy().copy())
@@ -118,6 +115,26 @@ def run_nir(
         "steps": int(steps),
     }
     return RunResult(outputs=outputs, metadata=metadata)
+
+
+def _contribs(
+    node: FlatNode,
+    outs: Mapping[str, torch.Tensor],
+    history: Mapping[str, list[torch.Tensor]],
+    rest: Mapping[str, torch.Tensor],
+    delay: int,
+    batch: int,
+    dtype: torch.dtype,
+) -> list[torch.Tensor]:
+    """A node's incoming signals this step, shaped ``(B, *in_shape)``: feed-forward edges carry this
+    step's outputs, recurrent ones the output ``delay`` steps ago (the rest value before that)."""
+    contribs = [outs[s] for s in node.sources[: len(node.sources) - len(node.recurrent)]]
+    for s in node.recurrent:
+        past = history[s]
+        contribs.append(past[-delay] if len(past) >= delay else rest[s])
+    return [c.reshape(batch, *node.in_shape) for c in contribs] or [
+        torch.zeros(batch, *node.in_shape, dtype=dtype)
+    ]
 
 
 def _rest_outputs(
@@ -140,30 +157,8 @@ def _rest_outputs(
 
 
 def _inputs(flat: FlatGraph, inputs: Any, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    if not isinstance(inputs, Mapping):
-        if len(flat.inputs) != 1:
-            raise ValidationError(
-                f"run_nir.inputs: the graph has inputs {list(flat.inputs)}; pass a dict name -> array"
-            )
-        inputs = {flat.inputs[0]: inputs}
-    missing = sorted(set(flat.inputs) - set(inputs))
-    if missing:
-        raise field_error("run_nir", "inputs", f"missing arrays for inputs {missing}", sorted(inputs))
-    out: dict[str, torch.Tensor] = {}
-    shape0: tuple[int, ...] | None = None
-    for name in flat.inputs:
-        x = torch.as_tensor(np.asarray(inputs[name]), dtype=dtype)
-        want = flat.nodes[name].out_shape
-        n = flat.nodes[name].size
-        if x.ndim < 3 or int(np.prod(x.shape[2:])) != n:
-            raise field_error(
-                "run_nir",
-                f"inputs[{name!r}]",
-                f"must have shape (B, T, *{want}) or (B, T, {n})",
-                tuple(x.shape),
-            )
-        if shape0 is not None and tuple(x.shape[:2]) != shape0:
-            raise field_error("run_nir", f"inputs[{name!r}]", f"(B, T) must be {shape0}", tuple(x.shape[:2]))
-        shape0 = tuple(x.shape[:2])
-        out[name] = x.reshape(*x.shape[:2], *want)
-    return out
+    """Validated inputs (:func:`spikeport.quantize.graph.inputs.graph_inputs`) as ``(B, T, *shape)``
+    tensors of the run's dtype."""
+    shapes = {name: flat.nodes[name].out_shape for name in flat.inputs}
+    xs = graph_inputs(shapes, inputs, caller="run_nir", unbatched=False)
+    return {k: torch.as_tensor(x, dtype=dtype).reshape(*x.shape[:2], *shapes[k]) for k, x in xs.items()}

@@ -13,7 +13,9 @@ Neuron step (``spikeport.quantize.semantics`` gives the rules), per step::
                        increment:    v = v + k*((v_leak - v) + r*(x_1 + ...))
     next_step(_hold) subtract:       v = v - s[t-1]*v_threshold
     next_step_hold zero:             v = v_reset where s[t-1] > 0
-    spike:                           s = (v > thr) or (v >= thr); multi_spike: floor(v/thr) where it fires
+    alpha (Sinabs):                  v = a*v + (1 - a)*(x_1 + ...), a = exp(-dt/tau) in the dtype
+    spike:                           s = (v > thr) or (v >= thr); multi_spike: floor(v/thr) where it
+                                     fires, or max(floor(v/thr), 0) (multi_spike_rule="quotient")
     same_step reset:                 v = v_reset where s (zero) or v - s*thr (subtract)
     same_step_lagged (subtract):     before the spike test v = v - q*thr, after it v = v - (s - q)*thr,
                                      q = [v[t-1] above threshold] (snnTorch reset_delay=False order)
@@ -22,7 +24,8 @@ with (euler) ``a = 1 - dt/tau``, ``g = dt/tau*r``, ``c = dt/tau*v_leak``, ``a_s 
 ``g_s = dt/tau_syn*w_in`` (``synaptic_input="euler"``) or ``w_in`` (``"jump"``); (exp) ``1 - dt/tau``
 becomes ``exp(-dt/tau)`` and ``dt/tau`` becomes ``1 - exp(-dt/tau)``. ``a, g, c`` are computed in float64
 and rounded once to the run's dtype; ``k = dt * (1/tau)`` is a dtype product (Norse's order).
-IF and I: ``v = v + r*x_1 + r*x_2 ...``.
+IF and I: ``v = v + r*x_1 + r*x_2 ...`` (``integrator_input="dt_r"``: ``dt*r`` in place of ``r``,
+computed in float64 and rounded once).
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from spikeport.emulator.errors import UnsupportedError
-from spikeport.quantize.graph.flatten import FlatNode, scalar_int
+from spikeport.quantize.graph.flatten import NEURON_TYPES, FlatNode, scalar_int
+from spikeport.quantize.graph.node_specs import Registry
 from spikeport.quantize.semantics import Semantics
 
 Tensor = torch.Tensor
@@ -88,19 +91,20 @@ class _Delay:
 
 class _Neuron:
     def __init__(self, fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> None:
-        node, kind = fn.node, fn.kind
+        node, traits = fn.node, fn.spec.neuron
+        assert traits is not None  # registered for neuron types only
         shape = fn.out_shape
         self.sem = sem
-        self.spiking = kind in ("IF", "LIF", "CubaLIF")
-        self.cuba = kind in ("CubaLI", "CubaLIF")
-        self.integrator = kind in ("I", "IF")
+        self.spiking = traits.spiking
+        self.cuba = traits.current
+        self.integrator = not traits.leaky
         get = lambda name, default=0.0: np.broadcast_to(  # noqa: E731
             np.asarray(default if getattr(node, name, None) is None else getattr(node, name), np.float64),
             shape,
         )
         r = get("r", 1.0)
         if self.integrator:
-            self.g = _t(r, dtype)
+            self.g = _t(sem.dt * r if sem.integrator_input == "dt_r" else r, dtype)
         else:
             tau = get("tau_mem" if self.cuba else "tau", 1.0)
             self.a, self.g, frac, self.k = _coeffs(tau, sem, dtype, r)
@@ -108,11 +112,18 @@ class _Neuron:
             self.c = _t(leak, dtype) if np.any(leak) else None
             self.r, self.v_leak = _t(r, dtype), _t(get("v_leak"), dtype)
             self.r_is_one = bool(np.all(r == 1.0))
+            if sem.arithmetic in ("alpha", "rockpool"):  # exp(-dt/tau) from the dtype's tau (torch order)
+                self.a = torch.exp(-sem.dt / _t(tau, dtype))
+                self.one_minus_a = 1 - self.a
+                self.gain = _rockpool_gain(r, tau, sem.dt, dtype)
         if self.cuba:
             w_in = get("w_in", 1.0)
             self.a_s, g_s, _, k_s = _coeffs(get("tau_syn", 1.0), sem, dtype, w_in)
             self.g_s = _t(w_in, dtype) if sem.synaptic_input == "jump" else g_s
             self.neg_k_s = -k_s
+            if sem.arithmetic == "rockpool":
+                self.b_s = torch.exp(-sem.dt / _t(get("tau_syn", 1.0), dtype))
+                self.w_in = None if np.all(w_in == 1.0) else _t(w_in, dtype)
             self.i = torch.zeros(batch, *shape, dtype=dtype)
         self.thr = _t(get("v_threshold", 1.0), dtype)
         self.v_reset = _t(get("v_reset"), dtype)
@@ -131,32 +142,54 @@ class _Neuron:
         if self.cuba:
             contribs = [self._synapse(contribs)]
         self.v = self._membrane(contribs)
-        if self.spiking and sem.reset_timing in ("next_step", "next_step_hold"):
-            if sem.reset == "subtract":
-                self.v = self.v - prev * self.thr
-            elif sem.reset == "zero" and sem.reset_timing == "next_step_hold":
-                self.v = torch.where(fired_before, self.v_reset, self.v)
         if not self.spiking:
             return self.v
+        self._delayed_reset(prev, fired_before)
+        self._fire_and_reset()
+        return self.s if self.amp == 1.0 else self.s * self.amp
+
+    def _above(self, v: Tensor) -> Tensor:
+        return v > self.thr if self.sem.threshold == ">" else v >= self.thr
+
+    def _delayed_reset(self, prev: Tensor, fired_before: Tensor) -> None:
+        """``next_step`` / ``next_step_hold``: the previous step's spikes reset v after integration."""
+        sem = self.sem
+        if sem.reset_timing not in ("next_step", "next_step_hold"):
+            return
+        if sem.reset == "subtract":
+            self.v = self.v - prev * self.thr
+        elif sem.reset == "zero" and sem.reset_timing == "next_step_hold":
+            self.v = torch.where(fired_before, self.v_reset, self.v)
+
+    def _fire_and_reset(self) -> None:
+        """Spikes of this step (``multi_spike``: floor(v / thr) of them), and the same-step resets."""
+        sem = self.sem
         lagged = sem.reset == "subtract" and sem.reset_timing == "same_step_lagged"
         if lagged:
             self.v = self.v - self.armed * self.thr
-        fire = self.v > self.thr if sem.threshold == ">" else self.v >= self.thr
-        if sem.multi_spike:
-            self.s = torch.where(fire, torch.clamp(torch.floor(self.v / self.thr), min=1.0), 0.0)
+        if sem.multi_spike and sem.multi_spike_rule == "quotient":  # Sinabs: (v > 0) * trunc(v / thr)
+            self.s = torch.clamp(torch.floor(self.v / self.thr), min=0.0)
+            fire = self.s > 0
+        elif sem.multi_spike:  # Rockpool: (v >= thr) * floor(v / thr)
+            fire = self._above(self.v)
+            self.s = torch.where(fire, torch.floor(self.v / self.thr), 0.0)
         else:
+            fire = self._above(self.v)
             self.s = fire.to(self.v.dtype)
         if lagged:
             self.v = self.v - (self.s - self.armed) * self.thr
-            self.armed = (self.v > self.thr if sem.threshold == ">" else self.v >= self.thr).to(self.v.dtype)
+            self.armed = self._above(self.v).to(self.v.dtype)
         elif sem.reset_timing in ("same_step", "same_step_lagged"):
             if sem.reset == "zero":
                 self.v = torch.where(fire, self.v_reset, self.v)
             elif sem.reset == "subtract":
                 self.v = self.v - self.s * self.thr
-        return self.s if self.amp == 1.0 else self.s * self.amp
 
     def _synapse(self, contribs: Sequence[Tensor]) -> Tensor:
+        if self.sem.arithmetic == "rockpool":  # isyn + x, then * beta
+            x = _sum(contribs)
+            self.i = (self.i + (x if self.w_in is None else self.w_in * x)) * self.b_s
+            return self.i
         if self.sem.arithmetic == "decay":
             i = self.a_s * self.i
         else:
@@ -178,8 +211,14 @@ class _Neuron:
                 v = v + self.g * x
             return v if self.c is None else v + self.c
         x = _sum(contribs)
+        if self.sem.arithmetic == "rockpool":  # r is folded into the gain G
+            v = self.a * self.v + (x if self.gain is None else self.gain * x)
+            return v if self.c is None else v + self.c
         if not self.r_is_one:
             x = self.r * x
+        if self.sem.arithmetic == "alpha":
+            v = self.a * self.v + self.one_minus_a * x
+            return v if self.c is None else v + self.c
         return self.v + self.k * ((self.v_leak - self.v) + x)
 
     def recorded(self, names: Sequence[str]) -> dict[str, Tensor]:
@@ -191,6 +230,12 @@ class _Neuron:
         if "i" in names and self.cuba:
             out["i"] = self.i
         return out
+
+
+def _rockpool_gain(r: np.ndarray, tau: np.ndarray, dt: float, dtype: torch.dtype) -> Tensor | None:
+    """``G = r*dt / (tau*exp(-dt/tau))`` (``"rockpool"`` arithmetic); ``None`` where it is 1 within 1e-6."""
+    gain = np.asarray(r, np.float64) * dt / (tau * np.exp(-dt / tau))
+    return None if np.allclose(gain, 1.0, rtol=0, atol=1e-6) else _t(gain, dtype)
 
 
 def _coeffs(
@@ -208,10 +253,17 @@ def _coeffs(
     return a, g, frac, k
 
 
+#: node type -> ``(FlatNode, Semantics, dtype, batch) -> stepper``
+STEPPERS: Registry[Callable[[FlatNode, Semantics, torch.dtype, int], Any]] = Registry(
+    "{name}: the reference run has no kernel for {kind}; supported: {supported}"
+)
+
+
 def _neuron_builder(fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> Any:
     return _Neuron(fn, sem, dtype, batch)
 
 
+@STEPPERS.register("Affine", "Linear")
 def _affine(fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> Any:
     w = _t(fn.node.weight, dtype)
     b = _t(fn.node.bias, dtype).reshape(-1) if fn.kind == "Affine" else None
@@ -220,6 +272,7 @@ def _affine(fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> Any
     return Stateless(lambda x: F.linear(x.reshape(batch, -1), w, b))
 
 
+@STEPPERS.register("Conv1d", "Conv2d")
 def _conv(fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> Any:
     node = fn.node
     w = _t(node.weight, dtype)
@@ -240,6 +293,7 @@ def _ints(x: Any, n: int) -> tuple[int, ...]:
     return pair_ints(x, n)
 
 
+@STEPPERS.register("SumPool2d", "AvgPool2d")
 def _pool(fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> Any:
     node = fn.node
     k, s, p = _ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2)
@@ -248,11 +302,13 @@ def _pool(fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> Any:
     return Stateless(lambda x: F.avg_pool2d(x, k, s, p))
 
 
+@STEPPERS.register("Flatten")
 def _flatten(fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> Any:
     out = fn.out_shape
     return Stateless(lambda x: x.reshape(batch, *out))
 
 
+@STEPPERS.register("Scale")
 def _scale(fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> Any:
     scale = _t(fn.node.scale, dtype)
     if scale.numel() == fn.in_size and scale.numel() > 1:
@@ -277,32 +333,17 @@ class _ThresholdKernel(Stateless):
         return out
 
 
+@STEPPERS.register("Threshold")
 def _threshold_node(fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> Any:
     return _ThresholdKernel(_threshold(fn, sem, dtype, batch).fn)
 
 
-BUILDERS: dict[str, Callable[[FlatNode, Semantics, torch.dtype, int], Any]] = {
-    "Output": lambda fn, sem, dtype, batch: Stateless(lambda x: x),
-    "Affine": _affine,
-    "Linear": _affine,
-    "Scale": _scale,
-    "Conv1d": _conv,
-    "Conv2d": _conv,
-    "SumPool2d": _pool,
-    "AvgPool2d": _pool,
-    "Flatten": _flatten,
-    "Delay": lambda fn, sem, dtype, batch: _Delay(fn, sem, dtype),
-    "Threshold": _threshold_node,
-    **{k: _neuron_builder for k in ("I", "IF", "LI", "LIF", "CubaLI", "CubaLIF")},
-}
+STEPPERS.add("Output", lambda fn, sem, dtype, batch: Stateless(lambda x: x))
+STEPPERS.add("Delay", lambda fn, sem, dtype, batch: _Delay(fn, sem, dtype))
+for _kind in NEURON_TYPES:
+    STEPPERS.add(_kind, _neuron_builder)
 
 
 def build(fn: FlatNode, sem: Semantics, dtype: torch.dtype, batch: int) -> Any:
     """The step kernel of node ``fn`` under ``sem``."""
-    try:
-        builder = BUILDERS[fn.kind]
-    except KeyError:
-        raise UnsupportedError(
-            f"{fn.name}: the reference run has no kernel for {fn.kind}; supported: {', '.join(BUILDERS)}"
-        ) from None
-    return builder(fn, sem, dtype, batch)
+    return STEPPERS.lookup(fn.kind, fn.name)(fn, sem, dtype, batch)

@@ -49,7 +49,8 @@ def group_metrics(ref: np.ndarray, got: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _aligned(res: Any, key: str, lag: int, steps: int) -> np.ndarray:
+def aligned(res: Any, key: str, lag: int, steps: int) -> np.ndarray:
+    """``res[key]`` from step ``lag`` on, ``steps`` long: the emulator run aligned with the float run."""
     return np.asarray(res[key])[:, lag : lag + steps]
 
 
@@ -59,11 +60,11 @@ def _backend_report(net: Network, ref: Any, res: Any, steps: int) -> dict[str, A
     for name, meta in net.metadata["groups"].items():
         lag, node = int(meta["lag"]), meta["node"]
         if meta["spiking"]:
-            got = _aligned(res, f"{name}/spikes", lag, steps)
+            got = aligned(res, f"{name}/spikes", lag, steps)
             groups[name] = group_metrics(np.asarray(ref[f"{node}/spikes"]) != 0, got != 0)
             scores[name] = got.sum(axis=1)
         else:
-            v = _aligned(res, f"{name}/v", lag, steps) / np.asarray(meta["scale"]) + np.asarray(
+            v = aligned(res, f"{name}/v", lag, steps) / np.asarray(meta["scale"]) + np.asarray(
                 meta["v_reset"]
             )
             key = f"{node}/v" if f"{node}/v" in ref.outputs else f"{node}/out"
@@ -77,6 +78,20 @@ def _backend_report(net: Network, ref: Any, res: Any, steps: int) -> dict[str, A
     return {"groups": groups, "scores": scores}
 
 
+def _run_backend(net: Network, x: Any, backend: str, client: Any, chunk_size: int | None) -> Any:
+    """Spikes and v on ``backend``, in process or over ``client``'s workers (same arrays)."""
+    if client is None:
+        if backend == "lava":
+            from spikeport.lava.backend import run_lava
+
+            return run_lava(net, x, record=("spikes", "v"))
+        return run(net, x, record=("spikes", "v"))
+    from spikeport.api import run as sp_run
+
+    extra = {} if chunk_size is None else {"chunk_size": chunk_size}
+    return sp_run(net, x, backend=backend, record=("spikes", "v"), client=client, **extra)
+
+
 def compare(
     graph: Any,
     net: Network,
@@ -84,8 +99,11 @@ def compare(
     semantics: Semantics | str | None = None,
     *,
     lava: bool = False,
+    client: Any = None,
+    chunk_size: int | None = None,
 ) -> dict[str, Any]:
-    """Run the float reference, the fixed-point emulator (and Lava) on ``inputs``; JSON-able report."""
+    """Run the float reference, the fixed-point emulator (and Lava) on ``inputs``; JSON-able report.
+    ``client`` (a ``dask.distributed.Client``) runs the emulator and Lava split over its workers."""
     from spikeport.reference.run import run_nir
 
     if "groups" not in net.metadata or "inputs" not in net.metadata:
@@ -97,11 +115,9 @@ def compare(
     steps = int(ref.metadata.get("steps", next(iter(ref.outputs.values())).shape[1]))
     pad = max((int(g["lag"]) for g in net.metadata["groups"].values()), default=0)
     x = encode_inputs(net, inputs, pad=pad)
-    backends = {"fixed": run(net, x, record=("spikes", "v"))}
+    backends = {"fixed": _run_backend(net, x, "emulator", client, chunk_size)}
     if lava:
-        from spikeport.lava.backend import run_lava
-
-        backends["lava"] = run_lava(net, x, record=("spikes", "v"))
+        backends["lava"] = _run_backend(net, x, "lava", client, chunk_size)
     report: dict[str, Any] = {
         "semantics": sem.to_dict() if isinstance(sem, Semantics) else sem,
         "batch": int(next(iter(x.values())).shape[0]),

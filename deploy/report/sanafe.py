@@ -94,6 +94,63 @@ def _load_arch(sanafe: Any, net: Network) -> Any:
         return sanafe.load_arch(path)
 
 
+def _neuron_group(snn: Any, g: InputGroup | LIFGroup, net: Network, x: np.ndarray) -> Any:
+    """``g`` as a SANA-FE neuron group: input neurons replay ``x``; LIF neurons get their attributes."""
+    if isinstance(g, InputGroup):
+        grp = snn.create_neuron_group(g.name, int(g.n), soma_hw_name="loihi_inputs[0]")
+        for i in range(int(g.n)):
+            grp[i].set_attributes(
+                soma_hw_name=f"loihi_inputs[{i % PER_CORE}]",
+                model_attributes={"spikes": [bool(v) for v in x[:, i]]},
+            )
+        return grp
+    grp = snn.create_neuron_group(
+        g.name,
+        int(g.n),
+        model_attributes=_lif_attributes(g),
+        soma_hw_name="loihi_lif",
+        default_synapse_hw_name=_synapse_hw(net, g.name),
+        log_spikes=True,
+    )
+    for i, b in enumerate(_bias(g)):
+        if b:
+            grp[i].set_attributes(model_attributes={"bias": float(b)})
+    return grp
+
+
+def _build_snn(sanafe: Any, net: Network, x: np.ndarray, cores: list[Any]) -> Any:
+    """The SANA-FE network: every group mapped to cores (``PER_CORE`` neurons each), every connection."""
+    snn = sanafe.Network()
+    handles: dict[str, Any] = {}
+    next_core = 0
+    for g in (*net.inputs, *net.groups):
+        assert isinstance(g, InputGroup | LIFGroup)  # _require_supported refused every other type
+        grp = _neuron_group(snn, g, net, x)
+        for i in range(int(g.n)):
+            grp[i].map_to_core(cores[next_core + i // PER_CORE])
+        next_core += -(-int(g.n) // PER_CORE)
+        handles[g.name] = grp
+    for c in net.connections:
+        w = effective_weights(c).astype(np.float64) * 2.0 ** int(c.weight_exp)
+        rows, cols = np.nonzero(w)
+        handles[c.source].connect_neurons_sparse(
+            handles[c.target],
+            {"weight": [float(v) for v in w[rows, cols]]},
+            [(int(s), int(d)) for s, d in zip(cols, rows)],
+        )
+    return snn
+
+
+def _spikes(net: Network, res: dict[str, Any], steps: int) -> dict[str, np.ndarray]:
+    """SANA-FE's spike trace as ``{group: (T, n) bool}``."""
+    spikes = {g.name: np.zeros((steps, int(g.n)), dtype=bool) for g in net.groups}
+    for t, fired in enumerate(res["spike_trace"]):
+        for addr in fired:
+            if addr.group_name in spikes:
+                spikes[addr.group_name][t, addr.neuron_offset] = True
+    return spikes
+
+
 def run_sanafe(net: Network, x: np.ndarray, *, timing_model: str = "simple") -> dict[str, Any]:
     """Simulate one sample ``x`` (T, n_in) of a single-input network in SANA-FE's Loihi 1 model.
 
@@ -109,50 +166,9 @@ def run_sanafe(net: Network, x: np.ndarray, *, timing_model: str = "simple") -> 
     steps = x.shape[0]
     arch = _load_arch(sanafe, net)
     cores = [c for tile in arch.tiles for c in tile.cores]
-    snn = sanafe.Network()
-    handles: dict[str, Any] = {}
-    next_core = 0
-    for g in (*net.inputs, *net.groups):
-        if isinstance(g, InputGroup):
-            grp = snn.create_neuron_group(g.name, int(g.n), soma_hw_name="loihi_inputs[0]")
-            for i in range(int(g.n)):
-                grp[i].set_attributes(
-                    soma_hw_name=f"loihi_inputs[{i % PER_CORE}]",
-                    model_attributes={"spikes": [bool(v) for v in x[:, i]]},
-                )
-        else:
-            assert isinstance(g, LIFGroup)  # _require_supported refused every other type
-            grp = snn.create_neuron_group(
-                g.name,
-                int(g.n),
-                model_attributes=_lif_attributes(g),
-                soma_hw_name="loihi_lif",
-                default_synapse_hw_name=_synapse_hw(net, g.name),
-                log_spikes=True,
-            )
-            for i, b in enumerate(_bias(g)):
-                if b:
-                    grp[i].set_attributes(model_attributes={"bias": float(b)})
-        for i in range(int(g.n)):
-            grp[i].map_to_core(cores[next_core + i // PER_CORE])
-        next_core += -(-int(g.n) // PER_CORE)
-        handles[g.name] = grp
-    for c in net.connections:
-        w = effective_weights(c).astype(np.float64) * 2.0 ** int(c.weight_exp)
-        rows, cols = np.nonzero(w)
-        handles[c.source].connect_neurons_sparse(
-            handles[c.target],
-            {"weight": [float(v) for v in w[rows, cols]]},
-            [(int(s), int(d)) for s, d in zip(cols, rows)],
-        )
     chip = sanafe.SpikingChip(arch)
-    chip.load(snn)
+    chip.load(_build_snn(sanafe, net, x, cores))
     res = chip.sim(steps, timing_model=timing_model, spike_trace=True)
-    spikes = {g.name: np.zeros((steps, int(g.n)), dtype=bool) for g in net.groups}
-    for t, fired in enumerate(res["spike_trace"]):
-        for addr in fired:
-            if addr.group_name in spikes:
-                spikes[addr.group_name][t, addr.neuron_offset] = True
     energy = {k: float(v) * 1e12 for k, v in res["energy"].items()}
     raw = {k: v for k, v in res.items() if not k.endswith("_trace")}
-    return {"energy_pj": energy, "spikes": spikes, "raw": raw}
+    return {"energy_pj": energy, "spikes": _spikes(net, res, steps), "raw": raw}

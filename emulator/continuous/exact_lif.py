@@ -7,7 +7,8 @@ spike when ``v > v_threshold``, then ``v <- v_reset``. Between input events ``v`
 ``v_leak > v_threshold`` the neuron also fires between inputs at ``t0 + tau ln((v_leak - v0) /
 (v_leak - v_threshold))``. Layers feed forward without delay, as NIR graphs do.
 
-:func:`euler_run` is the forward-Euler discretization every framework uses (REFERENCE.md §2):
+:func:`euler_run` is the forward-Euler discretization every framework uses
+(docs/nir-conventions.md, "Forward-Euler discretization"):
 ``v[k] = v[k-1] + dt / tau (v_leak - v[k-1]) + r / tau * W @ counts[k]`` where ``counts[k]`` holds the
 input spikes in ``((k-1) dt, k dt]``, spike times reported as ``k dt``; :func:`discretization_error`
 compares it with :func:`exact_run` for several ``dt``. numpy/numba only: weights and taus are arrays.

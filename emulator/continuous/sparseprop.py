@@ -1,6 +1,7 @@
 """SparseProp: exact event-based simulation of sparse balanced networks of LIF or QIF neurons.
 
-After Engelken (NeurIPS 2023; REFERENCE.md §4). ``N`` inhibitory neurons, each projecting to ``K``
+After Engelken (NeurIPS 2023; docs/seed-methods.md, "SparseProp (Engelken 2023)").
+``N`` inhibitory neurons, each projecting to ``K``
 random targets (regenerated from ``seed`` per presynaptic neuron, never stored), pulse coupling of
 strength ``-J0 / sqrt(K)`` and a constant external drive set so that the balanced mean field fires at
 ``rate`` Hz:

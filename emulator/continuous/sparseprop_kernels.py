@@ -1,7 +1,8 @@
 """Compiled kernels of the SparseProp simulation (numba): connectivity hash, heap, tree, naive loop.
 
 Method after Engelken, "SparseProp: Efficient Event-Based Simulation and Training of Sparse Recurrent
-Spiking Neural Networks", NeurIPS 2023 (REFERENCE.md §4); the code here is written from the equations.
+Spiking Neural Networks", NeurIPS 2023
+(docs/seed-methods.md, "SparseProp (Engelken 2023)"); the code here is written from the equations.
 
 Phase representation: every neuron has a phase ``phi`` that grows at the same constant speed between
 network spikes, and spikes when ``phi`` reaches ``phi_th``. A pulse from a presynaptic spike maps the
@@ -113,6 +114,46 @@ def _sift_down(hk: np.ndarray, hi: np.ndarray, pos: np.ndarray, p: int) -> None:
 
 
 @numba.njit(cache=True)
+def _heap_build(phases: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The max-heap of ``phases``: stored phases ``hk``, their neurons ``hi``, slots ``pos``."""
+    hi = np.argsort(-phases).astype(np.int32)
+    hk = phases[hi]
+    pos = np.empty(phases.size, np.int32)
+    for p in range(phases.size):
+        pos[hi[p]] = p
+    return hk, hi, pos
+
+
+@numba.njit(cache=True)
+def _heap_pulses(
+    model: int,
+    hk: np.ndarray,
+    hi: np.ndarray,
+    pos: np.ndarray,
+    tg: np.ndarray,
+    offset: float,
+    c: float,
+    w: float,
+) -> None:
+    """Apply the PTC to the phases of the neurons ``tg`` and restore the heap. Prefetch first (the
+    memory system overlaps the misses), then the dependent updates."""
+    for q in range(tg.size):
+        prefetch(pos, tg[q])
+    for q in range(tg.size):
+        p = pos[tg[q]]
+        prefetch(hk, p)
+        prefetch(hi, p)
+    for q in range(tg.size):
+        p = pos[tg[q]]
+        old = hk[p]
+        hk[p] = ptc(model, old + offset, c, w) - offset
+        if hk[p] < old:
+            _sift_down(hk, hi, pos, p)
+        else:
+            _sift_up(hk, hi, pos, p)
+
+
+@numba.njit(cache=True)
 def heap_run(
     model: int,
     phases: np.ndarray,
@@ -132,11 +173,7 @@ def heap_run(
     (``hi``); ``pos[i]`` is neuron ``i``'s slot. A pulse lowers a phase, so it sifts down.
     """
     n = phases.size
-    hi = np.argsort(-phases).astype(np.int32)
-    hk = phases[hi]
-    pos = np.empty(n, np.int32)
-    for p in range(n):
-        pos[hi[p]] = p
+    hk, hi, pos = _heap_build(phases)
     times = np.empty(n_spikes)
     who = np.empty(n_spikes, np.int64)
     tg = np.empty(k, np.int64)
@@ -151,22 +188,8 @@ def heap_run(
         who[s] = j
         hk[0] = phi_reset - offset
         _sift_down(hk, hi, pos, 0)
-        # prefetch first (the memory system overlaps the misses), then the dependent updates
         targets_into(seed, j, n, tg)
-        for q in range(k):
-            prefetch(pos, tg[q])
-        for q in range(k):
-            p = pos[tg[q]]
-            prefetch(hk, p)
-            prefetch(hi, p)
-        for q in range(k):
-            p = pos[tg[q]]
-            old = hk[p]
-            hk[p] = ptc(model, old + offset, c, w) - offset
-            if hk[p] < old:
-                _sift_down(hk, hi, pos, p)
-            else:
-                _sift_up(hk, hi, pos, p)
+        _heap_pulses(model, hk, hi, pos, tg, offset, c, w)
         if offset > renorm:
             for p in range(n):
                 hk[p] += offset
@@ -237,6 +260,23 @@ def _tree_update(val: np.ndarray, win: np.ndarray, i: int, size: int) -> None:
 
 
 @numba.njit(cache=True)
+def _tree_build(leaves: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """A tournament tree over ``leaves`` (padded with -inf to a power of two ``size``): leaf values
+    ``val`` and the winner ``win[m]`` (largest value) below each internal node ``m``."""
+    size = 1
+    while size < leaves.size:
+        size *= 2
+    val = np.full(size, -np.inf)
+    val[: leaves.size] = leaves
+    win = np.zeros(size, np.int32)
+    for m in range(size - 1, 0, -1):
+        a = _leaf(win, 2 * m, size)
+        b = _leaf(win, 2 * m + 1, size)
+        win[m] = a if val[a] >= val[b] else b
+    return val, win, size
+
+
+@numba.njit(cache=True)
 def tree_run(
     model: int,
     phases: np.ndarray,
@@ -259,16 +299,7 @@ def tree_run(
     not depend on each other, so their memory loads overlap.
     """
     n = phases.size
-    size = 1
-    while size < n:
-        size *= 2
-    val = np.full(size, -np.inf)
-    val[:n] = phases
-    win = np.zeros(size, np.int32)
-    for m in range(size - 1, 0, -1):
-        a = _leaf(win, 2 * m, size)
-        b = _leaf(win, 2 * m + 1, size)
-        win[m] = a if val[a] >= val[b] else b
+    val, win, size = _tree_build(phases)
     times = np.empty(n_spikes)
     who = np.empty(n_spikes, np.int64)
     tg = np.empty(k, np.int64)
@@ -318,16 +349,7 @@ def lif_tree_run(
     spike. ``g`` is folded back into ``val`` when it falls below ``exp(-renorm / w)``.
     """
     n = phases.size
-    size = 1
-    while size < n:
-        size *= 2
-    val = np.full(size, -np.inf)
-    val[:n] = -np.exp(-phases / w)
-    win = np.zeros(size, np.int32)
-    for m in range(size - 1, 0, -1):
-        a = _leaf(win, 2 * m, size)
-        b = _leaf(win, 2 * m + 1, size)
-        win[m] = a if val[a] >= val[b] else b
+    val, win, size = _tree_build(-np.exp(-phases / w))
     times = np.empty(n_spikes)
     who = np.empty(n_spikes, np.int64)
     tg = np.empty(k, np.int64)

@@ -6,7 +6,8 @@
 - ``input_events[group]`` (B,) int64: sum over steps of the number of neurons whose ``a_in != 0``.
 - ``steps``: the number of time steps counted.
 
-SynOps follow from them as ``spike_counts[src] @ nonzero_fan_out[src]`` (REFERENCE.md §3).
+SynOps follow from them as ``spike_counts[src] @ nonzero_fan_out[src]``
+(docs/synops-energy.md, "Hardware-event SynOps").
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from spikeport.emulator import bits
+from spikeport.emulator import bits, kernels
 from spikeport.emulator.errors import field_error
 from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network
 
@@ -71,25 +71,13 @@ class Activity:
 
 
 def effective_weights(conn: Connection) -> np.ndarray:
-    """The weights a connection really applies, as int64 (float64 when the weights are not integers).
-
-    Lava's ``PyDenseModelBitAcc``: clip to the sign mode's 8-bit range, then ``w <- (w >> s) << s``
-    with ``s = 8 - num_weight_bits + (1 if mixed signs)``. Non-integer (float twin) weights are
-    returned unchanged.
-    """
+    """The weights a connection really applies, as int64 (float64 when the weights are not integers):
+    :func:`spikeport.emulator.kernels.effective_weights` (Lava's sign-mode clip and LSB truncation)
+    for integer weights; non-integer (float twin) weights are returned unchanged."""
     w = conn.weights
     if w.dtype.kind == "f" and not np.all(np.floor(w) == w):
         return w.astype(np.float64)
-    w = w.astype(np.int64)
-    mixed = bool(np.any(w < 0) and np.any(w > 0))
-    if mixed:
-        w = np.clip(w, bits.WEIGHT_MIN, bits.WEIGHT_MAX)
-    elif np.any(w < 0):
-        w = np.clip(w, -bits.WEIGHT_MAX, 0)
-    else:
-        w = np.clip(w, 0, bits.WEIGHT_MAX)
-    s = bits.WEIGHT_BITS_MAX - int(conn.num_weight_bits) + (1 if mixed else 0)
-    return (w >> s) << s
+    return kernels.effective_weights(w, int(conn.num_weight_bits))
 
 
 def _delays(conn: Connection) -> np.ndarray:

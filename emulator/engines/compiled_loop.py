@@ -22,31 +22,61 @@ Arithmetic (why it is exact; kernels.py gives each formula):
   adds). Why not BLAS: on this 2-core AVX2 machine a float32 ``(64, 700) @ (700, 256)`` takes ~200 us
   per step (~3 us per sample-step for the first layer alone), while adding the ~70 active rows of a
   10%-rate input costs well under 1 us per sample-step; float BLAS would only win at high spike rates.
-- LIF dynamics as ``kernels.lif_current`` / ``kernels.lif_voltage`` in int64 scalars; groups without
+- LIF dynamics by :mod:`.numba_kernels` (the scalar twins of ``kernels.lif_current`` /
+  ``kernels.lif_voltage``) in int64 scalars; groups without
   ternary spikes, refractoriness or LIFReset use a branch-free loop that LLVM vectorizes (~4x faster).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
+from spikeport.emulator.engines.numba_kernels import lif_current, lif_fire, lif_fire_binary, lif_voltage
 
-_LIM = 1 << 23
-_TWO32 = 1 << 32
-_HALF32 = 1 << 31
+# rows of ``LoopNet.nparams`` (one column per neuron)
+P_KEEP_U, P_KEEP_V, P_BIAS, P_HI, P_LO, P_TERNARY, P_SUBTRACT, P_REFRACTORY, P_INTERVAL, P_OFFSET = range(10)
+N_PARAMS = 10
+# columns of ``LoopNet.slots`` (one row per connection x delay value)
+S_SRC0, S_SRC1, S_TGT0, S_NOUT, S_EXP, S_GRADED, S_DELAY, S_BASE = range(8)
+N_SLOT_COLUMNS = 8
 
 
-@njit(cache=True, inline="always")
-def _wrap32(x: int) -> int:
-    return ((x + _HALF32) & (_TWO32 - 1)) - _HALF32
+class LoopNet(NamedTuple):
+    """The packed network (read-only in the loop)."""
+
+    nparams: np.ndarray  # (N_PARAMS, Nn) int64, rows P_*
+    slots: np.ndarray  # (S, N_SLOT_COLUMNS) int64, columns S_*; S_BASE: first weight element in ``weights``
+    weights: np.ndarray  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, S_BASE]
+    max_out: int  # widest connection target (scratch row length)
 
 
-@njit(cache=True, inline="always")
-def _decay(x: int, keep: int) -> int:
-    p = x * keep
-    if p >= 0:
-        return p >> 12
-    return -((-p) >> 12)
+class LoopState(NamedTuple):
+    """The state of every sample, updated in place."""
+
+    u: np.ndarray  # (B, Nn) int64
+    v: np.ndarray  # (B, Nn) int64
+    ref: np.ndarray  # (B, Nn) int64: refractory steps left
+    ring: np.ndarray  # (B, R, Nn) int32: activations due at step t in ring[:, t % R]
+
+
+class LoopRecord(NamedTuple):
+    """Recording buffers, (B, T, Nn), or (1, 1, 1) when not recorded (``flags`` says which)."""
+
+    spikes: np.ndarray  # int8
+    u: np.ndarray  # int32
+    v: np.ndarray  # int32
+    a_in: np.ndarray  # int32
+    flags: np.ndarray  # (5,) int64: record spikes, u, v, a_in; count
+
+
+class LoopCounters(NamedTuple):
+    """Counters, or (1, 1) arrays when not counted."""
+
+    spikes: np.ndarray  # (B, Nn + Nin) int64: nonzero messages sent
+    payload: np.ndarray  # (B, Nn + Nin) int64: sum of |message|
+    events: np.ndarray  # (B, Nn) int64: steps with a_in != 0
 
 
 @njit(cache=True, nogil=True)
@@ -62,39 +92,28 @@ def _neurons(
 ) -> None:
     """One step of every neuron of one sample (1-D views); ``a_row`` is zeroed after reading."""
     for j in range(u.shape[0]):
-        a = np.int64(a_row[j])
+        a = int(a_row[j])
         a_row[j] = 0
         a_out[j] = a
         uu = u[j]
         vv = v[j]
-        rint = nparams[8, j]
-        if rint > 0 and t % rint == nparams[9, j]:
+        rint = nparams[P_INTERVAL, j]
+        if rint > 0 and t % rint == nparams[P_OFFSET, j]:
             uu = 0
             vv = 0
-        s = _wrap32(_decay(uu, nparams[0, j]) + _wrap32(a << 6))  # type: ignore[arg-type]
-        uq = s - 2 * _LIM if s > _LIM else s
-        if uq <= -_LIM:
-            uq = s + 2 * _LIM
-        nv = _wrap32(_decay(vv, nparams[1, j]) + uq + nparams[2, j])
-        if nv > _LIM - 1:
-            nv = _LIM - 1
-        elif nv < 1 - _LIM:
-            nv = 1 - _LIM
-        spk = 0
-        if nparams[7, j] > 0 and ref[j] > 0:
-            nv = vv
+        u[j] = lif_current(uu, a, nparams[P_KEEP_U, j])
+        nv = lif_voltage(vv, u[j], nparams[P_BIAS, j], nparams[P_KEEP_V, j])
+        refr = nparams[P_REFRACTORY, j]
+        if refr > 0 and ref[j] > 0:
+            v[j] = vv
             ref[j] -= 1
-        else:
-            if nv > nparams[3, j]:
-                spk = 1
-            elif nparams[5, j] != 0 and nv < nparams[4, j]:
-                spk = -1
-            if spk != 0:
-                nv = nv - nparams[3, j] if nparams[6, j] != 0 else 0
-                if nparams[7, j] > 0:
-                    ref[j] = nparams[7, j]
-        u[j] = uq
-        v[j] = nv
+            msg[j] = 0
+            continue
+        v[j], spk = lif_fire(
+            nv, nparams[P_HI, j], nparams[P_LO, j], nparams[P_TERNARY, j] != 0, nparams[P_SUBTRACT, j] != 0
+        )
+        if spk != 0 and refr > 0:
+            ref[j] = refr
         msg[j] = spk
 
 
@@ -112,25 +131,20 @@ def _neurons_plain(
     a_out: np.ndarray,
 ) -> None:
     """:func:`_neurons` for groups without ternary spikes, refractoriness or LIFReset, written
-    branch-free (selects only) so that LLVM vectorizes it."""
+    branch-free (selects only) so that LLVM vectorizes it; the parameters are rows ``P_*``."""
     for j in range(u.shape[0]):
-        a = np.int64(a_row[j])
+        a = int(a_row[j])
         a_row[j] = 0
         a_out[j] = a
-        pu = u[j] * keep_u[j]
-        du = (pu >> 12) if pu >= 0 else -((-pu) >> 12)
-        s = ((du + (((a << 6) + _HALF32) & (_TWO32 - 1)) - _HALF32 + _HALF32) & (_TWO32 - 1)) - _HALF32
-        uq = s - 2 * _LIM if s > _LIM else s
-        uq = s + 2 * _LIM if uq <= -_LIM else uq
-        pv = v[j] * keep_v[j]
-        dv = (pv >> 12) if pv >= 0 else -((-pv) >> 12)
-        nv = ((dv + uq + bias[j] + _HALF32) & (_TWO32 - 1)) - _HALF32
-        nv = min(max(nv, 1 - _LIM), _LIM - 1)
-        spk = nv > hi[j]
-        reset = nv - hi[j] if subtract[j] != 0 else 0
-        v[j] = reset if spk else nv
+        uq = lif_current(u[j], a, keep_u[j])
+        v[j], msg[j] = lif_fire_binary(lif_voltage(v[j], uq, bias[j], keep_v[j]), hi[j], subtract[j] != 0)
         u[j] = uq
-        msg[j] = 1 if spk else 0
+
+
+@njit(cache=True, nogil=True)
+def is_plain(nparams: np.ndarray) -> bool:
+    """No ternary spikes, refractoriness or LIFReset anywhere: :func:`_neurons_plain` applies."""
+    return not (nparams[P_TERNARY].any() or nparams[P_REFRACTORY].any() or nparams[P_INTERVAL].any())
 
 
 @njit(cache=True, nogil=True)
@@ -177,13 +191,8 @@ def _synapses(
     lists the nonzero messages (:func:`_compact`), so each connection visits only its active sources."""
     R = ring_b.shape[0]
     for q in range(slots.shape[0]):
-        src0 = slots[q, 0]
-        src1 = slots[q, 1]
-        tgt0 = slots[q, 2]
-        n_out = slots[q, 3]
-        e = slots[q, 4]
-        graded = slots[q, 5] != 0
-        base = slots[q, 7]
+        src0, src1, tgt0, n_out = slots[q, S_SRC0], slots[q, S_SRC1], slots[q, S_TGT0], slots[q, S_NOUT]
+        e, graded, base = slots[q, S_EXP], slots[q, S_GRADED] != 0, slots[q, S_BASE]
         for o in range(n_out):
             acc[o] = 0
         lo = np.searchsorted(nz[:count], src0)
@@ -200,7 +209,7 @@ def _synapses(
             else:
                 for o in range(n_out):
                     acc[o] += wrow[o]
-        dst = ring_b[(t + 1 + slots[q, 6]) % R]
+        dst = ring_b[(t + 1 + slots[q, S_DELAY]) % R]
         if e < 0:
             for o in range(n_out):
                 dst[tgt0 + o] += acc[o] >> (-e)
@@ -212,51 +221,38 @@ def _synapses(
 @njit(cache=True, nogil=True)
 def _sample(
     b: int,
-    x: np.ndarray,  # (B, T, Nin) int32
+    x: np.ndarray,
     t0: int,
-    u: np.ndarray,  # (B, Nn) int64, updated in place
-    v: np.ndarray,  # (B, Nn) int64
-    ref: np.ndarray,  # (B, Nn) int64
-    ring: np.ndarray,  # (B, R, Nn) int32
-    nparams: np.ndarray,  # (10, Nn) int64: keep_u, keep_v, bias, hi, lo, ternary, subtract, refr, rint, roff
-    slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight element (flat store)
-    weights: np.ndarray,  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, 7]
-    rec_s: np.ndarray,  # (B, T, Nn) int8 or (1, 1, 1)
-    rec_u: np.ndarray,  # (B, T, Nn) int32 or (1, 1, 1)
-    rec_v: np.ndarray,
-    rec_a: np.ndarray,
-    flags: np.ndarray,  # (5,) int64: record s, u, v, a_in, counters
-    cnt_spk: np.ndarray,  # (B, Nn + Nin) int64
-    cnt_pay: np.ndarray,  # (B, Nn + Nin) int64
-    cnt_ev: np.ndarray,  # (B, Nn) int64
-    max_out: int,
+    net: LoopNet,
+    st: LoopState,
+    rec: LoopRecord,
+    cnt: LoopCounters,
     plain: bool,
 ) -> None:
-    """The whole time loop of sample ``b``."""
+    """The whole time loop of sample ``b``; ``x`` (B, T, Nin) int8|int32 holds the input messages.
+
+    The records' fields are read once, before the loop: reading an array out of a tuple takes a
+    reference, and the threads of the parallel driver would all count on the same shared arrays."""
     T, Nin = x.shape[1], x.shape[2]
-    Nn = u.shape[1]
-    R = ring.shape[1]
-    rs, ru, rv, ra, cnt = flags[0] != 0, flags[1] != 0, flags[2] != 0, flags[3] != 0, flags[4] != 0
+    Nn = st.u.shape[1]
+    R = st.ring.shape[1]
+    nparams, slots, weights = net.nparams, net.slots, net.weights
+    keep_u, keep_v, bias, hi, sub = (
+        nparams[P_KEEP_U], nparams[P_KEEP_V], nparams[P_BIAS], nparams[P_HI], nparams[P_SUBTRACT]
+    )  # fmt: skip
+    rec_s, rec_u, rec_v, rec_a = rec.spikes, rec.u, rec.v, rec.a_in
+    flags = rec.flags
+    rs, ru, rv, ra, counting = flags[0] != 0, flags[1] != 0, flags[2] != 0, flags[3] != 0, flags[4] != 0
     msg = np.zeros(Nn + Nin, np.int32)
-    acc = np.zeros(max_out, np.int32)
+    acc = np.zeros(net.max_out, np.int32)
     a_in = np.zeros(Nn, np.int64)
     nz = np.zeros(Nn + Nin, np.int64)
-    ub, vb, refb, ringb = u[b], v[b], ref[b], ring[b]
+    ub, vb, refb, ringb = st.u[b], st.v[b], st.ref[b], st.ring[b]
+    c_spk, c_pay, c_ev = cnt.spikes, cnt.payload, cnt.events  # (1, 1) when not counting
     for i in range(T):
         t = t0 + i + 1
         if plain:
-            _neurons_plain(
-                ub,
-                vb,
-                ringb[t % R],
-                nparams[0],
-                nparams[1],
-                nparams[2],
-                nparams[3],
-                nparams[6],
-                msg,
-                a_in,
-            )
+            _neurons_plain(ub, vb, ringb[t % R], keep_u, keep_v, bias, hi, sub, msg, a_in)
         else:
             _neurons(t, ub, vb, refb, ringb[t % R], nparams, msg, a_in)
         msg[Nn:] = x[b, i]
@@ -269,63 +265,27 @@ def _sample(
         if ra:
             rec_a[b, i] = a_in
         count = _compact(msg, nz)
-        if cnt:
-            _count(msg, nz, count, a_in, cnt_spk[b], cnt_pay[b], cnt_ev[b])
+        if counting:
+            _count(msg, nz, count, a_in, c_spk[b], c_pay[b], c_ev[b])
         _synapses(t, ringb, msg, slots, weights, acc, nz, count)
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def run_lif_network_parallel(
-    x: np.ndarray,  # (B, T, Nin) int32
-    t0: int,
-    u: np.ndarray,  # (B, Nn) int64, updated in place
-    v: np.ndarray,  # (B, Nn) int64
-    ref: np.ndarray,  # (B, Nn) int64
-    ring: np.ndarray,  # (B, R, Nn) int32
-    nparams: np.ndarray,  # (10, Nn) int64: keep_u, keep_v, bias, hi, lo, ternary, subtract, refr, rint, roff
-    slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight element (flat store)
-    weights: np.ndarray,  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, 7]
-    rec_s: np.ndarray,  # (B, T, Nn) int8 or (1, 1, 1)
-    rec_u: np.ndarray,  # (B, T, Nn) int32 or (1, 1, 1)
-    rec_v: np.ndarray,
-    rec_a: np.ndarray,
-    flags: np.ndarray,  # (5,) int64: record s, u, v, a_in, counters
-    cnt_spk: np.ndarray,  # (B, Nn + Nin) int64
-    cnt_pay: np.ndarray,  # (B, Nn + Nin) int64
-    cnt_ev: np.ndarray,  # (B, Nn) int64
-    max_out: int,
+    x: np.ndarray, t0: int, net: LoopNet, st: LoopState, rec: LoopRecord, cnt: LoopCounters
 ) -> None:
-    """All samples, in parallel over the batch (``prange``)."""
-    plain = not (nparams[5].any() or nparams[7].any() or nparams[8].any())
+    """All samples (steps ``t0 + 1 .. t0 + T``), in parallel over the batch (``prange``)."""
+    plain = is_plain(net.nparams)
     for b in prange(x.shape[0]):
-        _sample(b, x, t0, u, v, ref, ring, nparams, slots, weights, rec_s, rec_u, rec_v, rec_a, flags,
-                cnt_spk, cnt_pay, cnt_ev, max_out, plain)  # fmt: skip
+        _sample(b, x, t0, net, st, rec, cnt, plain)
 
 
 @njit(cache=True, nogil=True)
 def run_lif_network_serial(
-    x: np.ndarray,  # (B, T, Nin) int32
-    t0: int,
-    u: np.ndarray,  # (B, Nn) int64, updated in place
-    v: np.ndarray,  # (B, Nn) int64
-    ref: np.ndarray,  # (B, Nn) int64
-    ring: np.ndarray,  # (B, R, Nn) int32
-    nparams: np.ndarray,  # (10, Nn) int64: keep_u, keep_v, bias, hi, lo, ternary, subtract, refr, rint, roff
-    slots: np.ndarray,  # (S, 8) int64: src0, src1, tgt0, n_out, exp, graded, delay, first weight element (flat store)
-    weights: np.ndarray,  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, 7]
-    rec_s: np.ndarray,  # (B, T, Nn) int8 or (1, 1, 1)
-    rec_u: np.ndarray,  # (B, T, Nn) int32 or (1, 1, 1)
-    rec_v: np.ndarray,
-    rec_a: np.ndarray,
-    flags: np.ndarray,  # (5,) int64: record s, u, v, a_in, counters
-    cnt_spk: np.ndarray,  # (B, Nn + Nin) int64
-    cnt_pay: np.ndarray,  # (B, Nn + Nin) int64
-    cnt_ev: np.ndarray,  # (B, Nn) int64
-    max_out: int,
+    x: np.ndarray, t0: int, net: LoopNet, st: LoopState, rec: LoopRecord, cnt: LoopCounters
 ) -> None:
-    """All samples one after the other: no thread start-up cost (numba's parallel launch costs
-    milliseconds per call on a loaded machine), used for batch 1."""
-    plain = not (nparams[5].any() or nparams[7].any() or nparams[8].any())
+    """:func:`run_lif_network_parallel` one sample after the other: no thread start-up cost (numba's
+    parallel launch costs milliseconds per call on a loaded machine), used for batch 1."""
+    plain = is_plain(net.nparams)
     for b in range(x.shape[0]):
-        _sample(b, x, t0, u, v, ref, ring, nparams, slots, weights, rec_s, rec_u, rec_v, rec_a, flags,
-                cnt_spk, cnt_pay, cnt_ev, max_out, plain)  # fmt: skip
+        _sample(b, x, t0, net, st, rec, cnt, plain)

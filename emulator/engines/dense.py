@@ -8,8 +8,8 @@ Per time step ``t`` (1-based, Lava's), in this order:
 3. every connection turns its source's message into activations due at ``t + 1 + delay``.
 
 Because every connection delays by at least one step, group order within a step does not matter.
-Fixed-point runs with ``overflow="wrap"`` use the compiled kernels of :mod:`.engine_fast` where they
-apply; everything else runs the numpy kernels of :mod:`.engine_groups` / :mod:`.engine_synapses`.
+Fixed-point runs with ``overflow="wrap"`` use the compiled loop of :mod:`.compiled_pack` / :mod:`.compiled_loop` where it
+applies; everything else runs the numpy kernels of :mod:`.group_models` / :mod:`.synapses`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import sys
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from spikeport.emulator import kernels
-from spikeport.emulator.energy.counters import CounterAccumulator, make_counters
-from spikeport.emulator.engines.compiled_pack import FastPlan, fast_plan, run_fast
-from spikeport.emulator.engines.group_models import GroupModel, group_model
+from spikeport.emulator.energy.counters import CounterAccumulator, Counters, make_counters
+from spikeport.emulator.engines.compiled_pack import FastPlan, FastResult, fast_plan, run_fast
+from spikeport.emulator.engines.group_models import GroupModel, State, group_model
 from spikeport.emulator.engines.synapses import SynapsePlan, deliver, plan_connection
 from spikeport.emulator.errors import FixedPointOverflowError, ValidationError
 from spikeport.emulator.kernels import Guard
@@ -33,18 +33,30 @@ from spikeport.emulator.result import RunResult
 
 #: set to False to force the numpy path (tests compare the two paths)
 USE_COMPILED = True
+#: steps per compiled call while a progress bar is shown
+_CHUNK = 250
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class DenseState:
-    """Where a dense run stopped: steps done, per-group state arrays, and undelivered activations
-    (``rings[target]`` of shape (R, B, n), slot ``t % R`` due at step ``t``)."""
+    """Where a dense run stopped: steps done, per-group states (:class:`~.group_models.LIFState` or
+    :class:`~spikeport.emulator.kernels.SigmaDeltaState` of (B, n) arrays), and undelivered
+    activations (``rings[target]`` of shape (R, B, n), slot ``t % R`` due at step ``t``)."""
 
     time_step: int
     batch: int
     mode: str
-    groups: Mapping[str, Mapping[str, np.ndarray]]
+    groups: Mapping[str, State]
     rings: Mapping[str, np.ndarray]
+
+
+class _Setup(NamedTuple):
+    """What a numpy-path run needs besides the network: group models, connection plans, flags."""
+
+    models: dict[str, GroupModel]
+    plans: list[SynapsePlan]
+    fixed: bool
+    strict: bool
 
 
 def _guard(obj: str, t: int, strict: bool) -> Guard:
@@ -79,15 +91,16 @@ def _plans(net: Network, fixed: bool, strict: bool) -> tuple[list[SynapsePlan], 
     return per_net[key]  # type: ignore[no-any-return]
 
 
-def _ring_sizes(net: Network, plans: list[SynapsePlan]) -> dict[str, int]:
+def ring_sizes(net: Network) -> dict[str, int]:
+    """Ring slots per neuron group of :class:`DenseState`: 1 + the largest delay into the group."""
     sizes = {g.name: 1 for g in net.groups}
-    for p in plans:
-        sizes[p.target] = max(sizes[p.target], p.max_delay + 1)
+    for c in net.connections:
+        sizes[c.target] = max(sizes[c.target], c.max_delay + 1)
     return sizes
 
 
 def _initial_state(
-    net: Network, models: dict[str, GroupModel], batch: int, mode: str, ring_sizes: dict[str, int]
+    net: Network, models: dict[str, GroupModel], batch: int, mode: str, sizes: dict[str, int]
 ) -> DenseState:
     dtype = np.int64 if mode == "fixed" else np.float64
     return DenseState(
@@ -95,11 +108,11 @@ def _initial_state(
         batch=batch,
         mode=mode,
         groups={g.name: models[g.name].init(g, batch) for g in net.groups},
-        rings={g.name: np.zeros((ring_sizes[g.name], batch, int(g.n)), dtype) for g in net.groups},
+        rings={g.name: np.zeros((sizes[g.name], batch, int(g.n)), dtype) for g in net.groups},
     )
 
 
-def _check_state(state: Any, net: Network, batch: int, mode: str, ring_sizes: dict[str, int]) -> None:
+def _check_state(state: Any, net: Network, batch: int, mode: str, sizes: dict[str, int]) -> None:
     if not isinstance(state, DenseState):
         raise ValidationError(f"run.state: must be the state of a dense run (got {type(state).__name__})")
     if state.batch != batch or state.mode != mode:
@@ -109,7 +122,7 @@ def _check_state(state: Any, net: Network, batch: int, mode: str, ring_sizes: di
         )
     for g in net.groups:
         ring = state.rings.get(g.name)
-        if ring is None or ring.shape != (ring_sizes[g.name], batch, int(g.n)):
+        if ring is None or ring.shape != (sizes[g.name], batch, int(g.n)):
             raise ValidationError(f"run.state: does not match group {g.name!r} of this network")
 
 
@@ -128,8 +141,52 @@ def _record_dtype(var: str, mode: str, kind: str) -> type:
     return np.int32 if mode == "fixed" else np.float64
 
 
+# ---------------------------------------------------------------- compiled path
+
+
+def _compiled_chunks(
+    fp: FastPlan,
+    inputs: Mapping[str, np.ndarray],
+    record: Mapping[str, tuple[str, ...]],
+    state: DenseState,
+    counters: bool,
+    progress: bool,
+) -> list[FastResult]:
+    """The compiled loop, in one call (or in chunks of ``_CHUNK`` steps when a progress bar is shown)."""
+    steps = int(next(iter(inputs.values())).shape[1])
+    show = progress and sys.stderr.isatty()
+    chunk = max(min(steps, _CHUNK) if show else steps, 1)
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc="emulator", unit="step", leave=False)
+    groups, rings, t_now = state.groups, state.rings, state.time_step
+    pieces = []
+    for start in range(0, max(steps, 1), chunk):
+        sub = {k: v[:, start : start + chunk] for k, v in inputs.items()}
+        res = run_fast(fp, sub, record=record, groups=groups, rings=rings, t_now=t_now, counters=counters)  # type: ignore[arg-type]
+        n = int(next(iter(sub.values())).shape[1])
+        t_now += n
+        groups, rings = res.groups, res.rings
+        pieces.append(res)
+        if bar is not None:
+            bar.update(n)
+    if bar is not None:
+        bar.close()
+    return pieces
+
+
+def _sum_counters(steps: int, pieces: list[FastResult]) -> Counters:
+    done = [p.counters for p in pieces if p.counters is not None]
+
+    def total(part: str) -> dict[str, np.ndarray]:
+        return {k: np.sum([getattr(r, part)[k] for r in done], axis=0) for k in getattr(done[0], part)}
+
+    return make_counters(steps, total("spikes"), total("payload"), total("events"))
+
+
 def _run_compiled(
-    net: Network,
     fp: FastPlan,
     inputs: Mapping[str, np.ndarray],
     record: Mapping[str, tuple[str, ...]],
@@ -138,45 +195,134 @@ def _run_compiled(
     progress: bool,
     meta: dict[str, Any],
 ) -> RunResult:
-    """The compiled loop, in one call (or in chunks of 250 steps when a progress bar is shown)."""
+    """Run the compiled loop and assemble its pieces into one result."""
     steps = int(next(iter(inputs.values())).shape[1])
-    show = progress and sys.stderr.isatty()
-    chunk = min(steps, 250) if show else steps
-    bar = None
-    if show:
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps, desc="emulator", unit="step", leave=False)
-    groups, rings, t_now = state.groups, state.rings, state.time_step
-    pieces, raws = [], []
-    for start in range(0, max(steps, 1), max(chunk, 1)):
-        sub = {k: v[:, start : start + chunk] for k, v in inputs.items()}
-        outputs, groups, rings, raw = run_fast(
-            net, fp, sub, record=record, groups=groups, rings=rings, t_now=t_now, counters=counters
-        )
-        n = int(next(iter(sub.values())).shape[1])
-        t_now += n
-        pieces.append(outputs)
-        raws.append(raw)
-        if bar is not None:
-            bar.update(n)
-    if bar is not None:
-        bar.close()
+    pieces = _compiled_chunks(fp, inputs, record, state, counters, progress)
     if len(pieces) > 1:
-        outputs = {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]}
+        outputs = {k: np.concatenate([p.outputs[k] for p in pieces], axis=1) for k in pieces[0].outputs}
     else:
-        outputs = pieces[0]
-    cnt = None
-    if counters:
-        done = [r for r in raws if r is not None]
-        tot: dict[str, dict[str, np.ndarray]] = {
-            part: {k: np.sum([r[part][k] for r in done], axis=0) for k in done[0][part]}
-            for part in ("spikes", "payload", "events")
-        }
-        cnt = make_counters(steps, tot["spikes"], tot["payload"], tot["events"])
-    batch = state.batch
-    final = DenseState(time_step=t_now, batch=batch, mode=state.mode, groups=groups, rings=rings)
+        outputs = pieces[0].outputs
+    final = DenseState(
+        time_step=state.time_step + steps,
+        batch=state.batch,
+        mode=state.mode,
+        groups=pieces[-1].groups,
+        rings=pieces[-1].rings,
+    )
+    cnt = _sum_counters(steps, pieces) if counters else None
     return RunResult(outputs=outputs, state=final, counters=cnt, metadata={**meta, "path": "compiled"})
+
+
+# ---------------------------------------------------------------- numpy path
+
+
+def _step_groups(
+    net: Network,
+    setup: _Setup,
+    gstate: dict[str, State],
+    rings: dict[str, np.ndarray],
+    t: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Step 1 of the module docstring: every group takes ``a_in`` from its ring and steps; returns
+    the messages and the ``a_in`` of every group (``gstate`` is updated)."""
+    msgs, a_ins = {}, {}
+    for g in net.groups:
+        ring = rings[g.name]
+        slot = t % ring.shape[0]
+        a_in = ring[slot].copy()
+        ring[slot] = 0
+        guard = _guard(f"{type(g).__name__}({g.name!r})", t, setup.strict)
+        if setup.fixed:
+            wrapped = kernels.wrap32(a_in)
+            if guard is not None:
+                guard("a_in", a_in, wrapped)
+            a_in = wrapped
+        gstate[g.name], msgs[g.name] = setup.models[g.name].step(g, gstate[g.name], a_in, t, guard)
+        a_ins[g.name] = a_in
+    return msgs, a_ins
+
+
+def _deliver_all(setup: _Setup, msgs: Mapping[str, np.ndarray], rings: dict[str, np.ndarray], t: int) -> None:
+    """Step 3: every connection adds what its source sent into its target's ring."""
+    for p in setup.plans:
+        ring = rings[p.target]
+        for d, a in deliver(p, msgs[p.source], _guard(f"Connection({p.name!r})", t, setup.strict)):
+            ring[(t + 1 + d) % ring.shape[0]] += a
+
+
+def _record_step(
+    out: dict[tuple[str, str], np.ndarray],
+    i: int,
+    gstate: Mapping[str, State],
+    msgs: Mapping[str, np.ndarray],
+    a_ins: Mapping[str, np.ndarray],
+) -> None:
+    for (name, var), buf in out.items():
+        if var == "spikes":
+            buf[:, i] = msgs[name]
+        elif var == "a_in":
+            buf[:, i] = a_ins[name]
+        else:
+            buf[:, i] = getattr(gstate[name], var)
+
+
+def _count_step(
+    acc: CounterAccumulator, msgs: Mapping[str, np.ndarray], a_ins: Mapping[str, np.ndarray]
+) -> None:
+    for name, a_in in a_ins.items():
+        acc.add_input(name, a_in)
+    acc.steps += 1
+    for name, msg in msgs.items():
+        acc.add_message(name, msg)
+
+
+def _record_buffers(
+    net: Network, setup: _Setup, record: Mapping[str, tuple[str, ...]], mode: str, batch: int, steps: int
+) -> dict[tuple[str, str], np.ndarray]:
+    kinds = {g.name: ("sd" if "sigma" in setup.models[g.name].variables else "lif") for g in net.groups}
+    return {
+        (name, var): np.zeros((batch, steps, int(net.group(name).n)), _record_dtype(var, mode, kinds[name]))
+        for name, vars_ in record.items()
+        for var in vars_
+    }
+
+
+def _run_numpy(
+    net: Network,
+    inputs: Mapping[str, np.ndarray],
+    record: Mapping[str, tuple[str, ...]],
+    state: DenseState,
+    setup: _Setup,
+    counters: bool,
+    progress: bool,
+    meta: dict[str, Any],
+) -> RunResult:
+    """The numpy loop over time steps (float mode, strict overflow, sigma-delta, ...)."""
+    batch, steps = state.batch, int(next(iter(inputs.values())).shape[1])
+    gstate: dict[str, State] = {k: type(v)(*(a.copy() for a in v)) for k, v in state.groups.items()}
+    rings = {k: r.copy() for k, r in state.rings.items()}
+    out = _record_buffers(net, setup, record, state.mode, batch, steps)
+    acc = None
+    if counters:
+        senders = {g.name: int(g.n) for g in (*net.inputs, *net.groups)}
+        acc = CounterAccumulator(batch, senders, [g.name for g in net.groups], not setup.fixed)
+    for i in _steps(steps, progress):
+        t = state.time_step + i + 1
+        msgs, a_ins = _step_groups(net, setup, gstate, rings, t)
+        _record_step(out, i, gstate, msgs, a_ins)
+        msgs.update({ig.name: inputs[ig.name][:, i] for ig in net.inputs})
+        _deliver_all(setup, msgs, rings, t)
+        if acc is not None:
+            _count_step(acc, msgs, a_ins)
+    final = DenseState(
+        time_step=state.time_step + steps, batch=batch, mode=state.mode, groups=gstate, rings=rings
+    )
+    return RunResult(
+        outputs={f"{k[0]}/{k[1]}": v for k, v in out.items()},
+        state=final,
+        counters=None if acc is None else acc.freeze(),
+        metadata={**meta, "path": "numpy"},
+    )
 
 
 def run_dense(
@@ -191,68 +337,17 @@ def run_dense(
     progress: bool,
 ) -> RunResult:
     """Run ``net`` on validated ``inputs`` (name -> (B, T, n)); see :func:`spikeport.emulator.run`."""
-    first = next(iter(inputs.values()))
-    batch, steps = int(first.shape[0]), int(first.shape[1])
+    batch = int(next(iter(inputs.values())).shape[0])
     fixed, strict = mode == "fixed", overflow == "strict" and mode == "fixed"
     models = {g.name: group_model(g, mode) for g in net.groups}
     plans, fp = _plans(net, fixed, strict)
-    ring_sizes = _ring_sizes(net, plans)
+    sizes = ring_sizes(net)
     if state is None:
-        state = _initial_state(net, models, batch, mode, ring_sizes)
+        state = _initial_state(net, models, batch, mode, sizes)
     else:
-        _check_state(state, net, batch, mode, ring_sizes)
+        _check_state(state, net, batch, mode, sizes)
     meta = {"backend": "emulator", "engine": "dense", "mode": mode, "overflow": overflow}
-    fp = fp if USE_COMPILED else None
-    if fp is not None:
-        return _run_compiled(net, fp, inputs, record, state, counters, progress, meta)
-    gstate = {k: {n: a.copy() for n, a in v.items()} for k, v in state.groups.items()}
-    rings = {k: r.copy() for k, r in state.rings.items()}
-    kinds = {g.name: ("sd" if "sigma" in models[g.name].variables else "lif") for g in net.groups}
-    out: dict[tuple[str, str], np.ndarray] = {
-        (name, var): np.zeros((batch, steps, int(net.group(name).n)), _record_dtype(var, mode, kinds[name]))
-        for name, vars_ in record.items()
-        for var in vars_
-    }
-    acc = None
-    if counters:
-        senders = {g.name: int(g.n) for g in (*net.inputs, *net.groups)}
-        acc = CounterAccumulator(batch, senders, [g.name for g in net.groups], not fixed)
-    t0 = state.time_step
-    for i in _steps(steps, progress):
-        t = t0 + i + 1
-        msgs: dict[str, np.ndarray] = {}
-        for g in net.groups:
-            ring = rings[g.name]
-            slot = t % ring.shape[0]
-            a_in = ring[slot].copy()
-            ring[slot] = 0
-            guard = _guard(f"{type(g).__name__}({g.name!r})", t, strict)
-            if fixed:
-                wrapped = kernels.wrap32(a_in)
-                if guard is not None:
-                    guard("a_in", a_in, wrapped)
-                a_in = wrapped
-            new, msg = models[g.name].step(g, gstate[g.name], a_in, t, guard)
-            gstate[g.name] = new
-            msgs[g.name] = msg
-            for var in record.get(g.name, ()):
-                out[(g.name, var)][:, i] = msg if var == "spikes" else (a_in if var == "a_in" else new[var])
-            if acc is not None:
-                acc.add_input(g.name, a_in)
-        for ig in net.inputs:
-            msgs[ig.name] = inputs[ig.name][:, i]
-        for p in plans:
-            ring = rings[p.target]
-            for d, a in deliver(p, msgs[p.source], _guard(f"Connection({p.name!r})", t, strict)):
-                ring[(t + 1 + d) % ring.shape[0]] += a
-        if acc is not None:
-            acc.steps += 1
-            for name, msg in msgs.items():
-                acc.add_message(name, msg)
-    final = DenseState(time_step=t0 + steps, batch=batch, mode=mode, groups=gstate, rings=rings)
-    return RunResult(
-        outputs={f"{k[0]}/{k[1]}": v for k, v in out.items()},
-        state=final,
-        counters=None if acc is None else acc.freeze(),
-        metadata={**meta, "path": "numpy"},
-    )
+    if fp is not None and USE_COMPILED:
+        return _run_compiled(fp, inputs, record, state, counters, progress, meta)
+    setup = _Setup(models=models, plans=plans, fixed=fixed, strict=strict)
+    return _run_numpy(net, inputs, record, state, setup, counters, progress, meta)

@@ -9,19 +9,23 @@ spec (group name -> variable names). Another module registers itself with :func:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
 from spikeport.emulator.engines.dense import run_dense
 from spikeport.emulator.engines.event import run_event
 from spikeport.emulator.engines.group_models import group_model
-from spikeport.emulator.errors import UnsupportedError, ValidationError, field_error
-from spikeport.emulator.network import InputGroup, Network
+from spikeport.emulator.errors import UnsupportedError, field_error
+from spikeport.emulator.inputs import network_inputs
+from spikeport.emulator.network import Network
 from spikeport.emulator.result import RunResult
 
 EngineFn = Callable[..., RunResult]
 ENGINES: dict[str, EngineFn] = {"dense": run_dense, "event": run_event}
+#: engines loaded on first use ("module:function"), so that importing the emulator stays torch-free
+LAZY_ENGINES: dict[str, str] = {"torch": "spikeport.emulator.engines.torch_engine:run_torch"}
+#: engines that take ``device=`` (the others run on the CPU only)
+DEVICE_ENGINES: set[str] = {"torch"}
 MODES = ("fixed", "float")
 OVERFLOW = ("wrap", "strict")
 
@@ -31,68 +35,28 @@ def register_engine(name: str, fn: EngineFn) -> None:
     ENGINES[name] = fn
 
 
-def _as_mapping(net: Network, inputs: Any) -> dict[str, Any]:
-    if isinstance(inputs, Mapping):
-        known = {g.name for g in net.inputs}
-        unknown = sorted(set(inputs) - known)
-        if unknown:
-            raise field_error(
-                "run", "inputs", f"unknown input group(s); the network has {sorted(known)}", unknown
-            )
-        missing = sorted(known - set(inputs))
-        if missing:
-            raise field_error("run", "inputs", "missing input group(s)", missing)
-        return dict(inputs)
-    if len(net.inputs) != 1:
-        names = [g.name for g in net.inputs]
-        raise field_error(
-            "run",
-            "inputs",
-            f"must be a mapping name -> array for several input groups {names}",
-            type(inputs).__name__,
-        )
-    return {net.inputs[0].name: inputs}
+def _engine(engine: str) -> EngineFn | None:
+    if engine not in ENGINES and engine in LAZY_ENGINES:
+        import importlib
+
+        module, attr = LAZY_ENGINES[engine].split(":")
+        ENGINES[engine] = getattr(importlib.import_module(module), attr)
+    return ENGINES.get(engine)
 
 
-def _check_input(g: InputGroup, x: Any, mode: str) -> np.ndarray:
-    obj = f"run.inputs[{g.name!r}]"
-    arr = np.asarray(x)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3 or arr.shape[2] != int(g.n):
-        raise ValidationError(f"{obj}: must have shape (T, {g.n}) or (B, T, {g.n}) (got {arr.shape})")
-    if arr.shape[0] < 1:
-        raise ValidationError(f"{obj}: batch must be >= 1 (got {arr.shape})")
-    if arr.dtype.kind not in "biuf":
-        raise ValidationError(f"{obj}: must be numeric (got dtype {arr.dtype})")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValidationError(f"{obj}: must be finite (got nan/inf)")
-    # Float arrays are welcome (spike trains often come as float32 0/1) as long as they hold integers;
-    # only graded inputs in float mode may carry fractions.
-    if arr.dtype.kind == "f" and not (mode == "float" and g.num_message_bits > 0) and np.any(arr % 1):
-        bad = arr[(arr % 1) != 0].flat[0]
-        rule = "must hold integer values" + (
-            " (fractions only for graded inputs in float mode)" if mode == "float" else ""
-        )
-        raise ValidationError(f"{obj}: {rule} (got {bad!r})")
-    fixed_type = np.int8 if g.num_message_bits == 0 else np.int32
-    if arr.size == 0:
-        return arr.astype(fixed_type if mode == "fixed" else np.float64)
-    lo, hi = arr.min(), arr.max()
-    if g.num_message_bits == 0:
-        if arr.dtype.kind != "b" and (lo < 0 or hi > 1 or (arr.dtype.kind == "f" and np.any(arr % 1))):
-            bad = arr[(arr != 0) & (arr != 1)]
-            raise ValidationError(
-                f"{obj}: binary input (num_message_bits=0) must be 0/1 (got {bad.flat[0]!r})"
-            )
-    else:
-        lim = 1 << int(g.num_message_bits)
-        peak = max(abs(float(lo)), abs(float(hi)))
-        if peak >= lim:
-            raise ValidationError(
-                f"{obj}: graded payloads must satisfy |x| < 2**num_message_bits = {lim} (got {peak!r})"
-            )
-    return arr.astype(fixed_type if mode == "fixed" else np.float64, copy=False)
+def _device_option(engine: str, device: str | None) -> dict[str, Any]:
+    if device is None:
+        return {}
+    if engine in DEVICE_ENGINES:
+        return {"device": device}
+    if device == "cpu":
+        return {}
+    raise field_error(
+        "run",
+        "device",
+        f"engine {engine!r} runs on the CPU only (device engines: {sorted(DEVICE_ENGINES)})",
+        device,
+    )
 
 
 def _record_spec(net: Network, record: Iterable[str], mode: str) -> dict[str, tuple[str, ...]]:
@@ -133,6 +97,7 @@ def run(
     counters: bool = False,
     engine: str = "dense",
     progress: bool = False,
+    device: str | None = None,
 ) -> RunResult:
     """Run ``net`` on ``inputs`` and return the recorded variables as ``"<group>/<var>"`` -> (B, T, n).
 
@@ -147,23 +112,24 @@ def run(
       ``FixedPointOverflowError`` on any wrap or clip that changes a value).
     - ``state``: a previous result's ``state`` to continue that run (same batch size and mode).
     - ``counters``: attach :class:`~spikeport.emulator.energy.counters.Counters` to the result.
+    - ``engine``: "dense", "event" or "torch" (loaded on first use); ``device``: for the torch engine,
+      "cpu" (default) or "cuda" (other engines take None or "cpu").
     """
     if mode not in MODES:
         raise field_error("run", "mode", f"must be one of {MODES}", mode)
     if overflow not in OVERFLOW:
         raise field_error("run", "overflow", f"must be one of {OVERFLOW}", overflow)
-    fn = ENGINES.get(engine)
+    fn = _engine(engine)
     if fn is None:
-        raise UnsupportedError(f"run.engine: unknown engine {engine!r} (available: {sorted(ENGINES)})")
+        known = sorted({*ENGINES, *LAZY_ENGINES})
+        raise UnsupportedError(f"run.engine: unknown engine {engine!r} (available: {known})")
+    extra = _device_option(engine, device)
     if not isinstance(net, Network):
         raise field_error("run", "net", "must be a Network", type(net).__name__)
     if mode == "fixed":
         net.require_integer()
-    raw = _as_mapping(net, inputs)
-    arrays = {g.name: _check_input(g, raw[g.name], mode) for g in net.inputs}
+    arrays = network_inputs(net, inputs, caller="run", mode=mode)
     shapes = {k: a.shape[:2] for k, a in arrays.items()}
-    if len(set(shapes.values())) > 1:
-        raise field_error("run", "inputs", "all input groups must have the same (B, T)", shapes)
     spec = _record_spec(net, record, mode)
     result = fn(
         net,
@@ -174,6 +140,7 @@ def run(
         state=state,
         counters=counters,
         progress=progress,
+        **extra,
     )
     meta = {
         **result.metadata,

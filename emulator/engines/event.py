@@ -2,7 +2,7 @@
 that receive input or must change.
 
 Per neuron the state is advanced lazily: a neuron with ``u = 0`` and no input follows
-``v <- clip(decay(v, dv) + bias)``, which :func:`~.event_engine_kernels.ff` fast-forwards exactly (by
+``v <- clip(decay(v, dv) + bias)``, which :func:`~.event_kernels.ff` fast-forwards exactly (by
 bands on which the rounded decay is affine; proven equal to step-by-step rounding in
 ``tests/test_event_engine.py``). After each update the engine either keeps the neuron *active*
 (``u != 0``: its current still decays, so it is stepped every step) or predicts its next bias-driven
@@ -21,7 +21,7 @@ group needs its values at every step, so that group's neurons are kept active (s
 as in the dense engine); other groups stay lazy. LIFReset groups (``reset_interval > 0``) are also
 kept active. Supported: LIFGroup / TernaryLIFGroup in fixed mode, zero or subtract reset, bias,
 delays, recurrence, graded payloads, every du/dv; ``overflow="wrap"``; resuming a dense run's state
-and returning one (:class:`~.engine_dense.DenseState`), so the two engines can hand over mid-run.
+and returning one (:class:`~.dense.DenseState`), so the two engines can hand over mid-run.
 """
 
 from __future__ import annotations
@@ -34,8 +34,14 @@ import numpy as np
 from spikeport.emulator import bits, kernels
 from spikeport.emulator.energy.counters import CounterAccumulator
 from spikeport.emulator.engines import event_loop as L
-from spikeport.emulator.engines.dense import DenseState
-from spikeport.emulator.engines.event_loop import BINARY, GRADED_PRODUCT, GRADED_SUM, run_sample
+from spikeport.emulator.engines.dense import DenseState, ring_sizes
+from spikeport.emulator.engines.event_loop import (
+    BINARY,
+    GRADED_PRODUCT,
+    GRADED_SUM,
+    run_sample,
+)
+from spikeport.emulator.engines.group_models import LIFState
 from spikeport.emulator.errors import UnsupportedError, ValidationError
 from spikeport.emulator.network import Connection, LIFGroup, Network, TernaryLIFGroup
 from spikeport.emulator.result import RunResult
@@ -52,7 +58,7 @@ def _lif_rows(g: LIFGroup, always: bool) -> np.ndarray:
     n = int(g.n)
     rows = np.zeros((n, L.NRN_COLUMNS), np.int64)
     rows[:, L.U], rows[:, L.V] = np.asarray(g.u0, np.int64), np.asarray(g.v0, np.int64)
-    rows[:, L.DUDV] = int(g.du) | (int(g.dv) << 16)
+    rows[:, L.DUDV] = (int(g.du) + 1) | (int(g.dv) << 16)  # see event_loop.DUDV
     rows[:, L.BIAS] = kernels.effective_bias(g.bias_mant, g.bias_exp)
     rows[:, L.TH] = int(g.vth) << bits.VTH_SHIFT
     flags = L.SUBTRACT if g.reset == "subtract" else 0
@@ -80,10 +86,11 @@ def _group_rows(g: Any, always: bool) -> np.ndarray:
 
 
 def _synapses(c: Connection, src0: int, tgt0: int, base: int) -> tuple[np.ndarray, np.ndarray]:
-    """Synapse entries (source id, then the columns of :data:`.event_engine_loop.E_COLUMNS`) and the
+    """Synapse entries (source id, then the columns of :data:`.event_loop.E_COLUMNS`) and the
     scratch cells (``MODE, WEXP, DELAY, TARGET``) of the connection.
 
-    ``weight_exp >= 0``: every activation path is linear modulo 2**32 (REFERENCE.md §1), so each
+    ``weight_exp >= 0``: every activation path is linear modulo 2**32
+    (docs/lava-arithmetic.md, "Activation and weight exponent"), so each
     synapse adds ``(w << weight_exp) * payload`` straight into the target's ring slot (scratch -1).
     ``weight_exp < 0``: the floor shift needs the per-step sum of the connection for each delay value,
     so synapses add into a scratch cell (connection x delay value x target) flushed after the step.
@@ -143,6 +150,8 @@ class _Plan:
         self.rows = np.concatenate(rows)
         self.rows[:, L.SPK] = _columns(net, self, record, False)
         self.rows[:, L.REC] = _columns(net, self, record, True)
+        self.n_spk = int(self.rows[:, L.SPK].max(initial=-1)) + 1  # recorded spike columns
+        self.n_rec = int(self.rows[:, L.REC].max(initial=-1)) + 1  # recorded u / v / a_in columns
         syn, cells, base = [], [], 0
         for c in net.connections:
             entries, cell = _synapses(c, self.offset[c.source], self.offset[c.target], base)
@@ -186,13 +195,6 @@ def _columns(net: Network, plan: _Plan, record: Mapping[str, tuple[str, ...]], d
     return col
 
 
-def _dense_ring_sizes(net: Network) -> dict[str, int]:
-    sizes = {g.name: 1 for g in net.groups}
-    for c in net.connections:
-        sizes[c.target] = max(sizes[c.target], c.max_delay + 1)
-    return sizes
-
-
 def _load_state(net: Network, plan: _Plan, state: Any, batch: int) -> tuple[int, np.ndarray, np.ndarray]:
     """Start step, per-sample neuron rows (B, N, 16) and rings (B, R, N, 2) from ``state`` or the
     initial values (a dense run's ring slot ``t % R_g`` moves to ``t % R`` with its due step)."""
@@ -200,16 +202,20 @@ def _load_state(net: Network, plan: _Plan, state: Any, batch: int) -> tuple[int,
     ring = np.zeros((batch, plan.ring_size, plan.n, 2), np.int64)
     if state is None:
         return 0, nrn, ring
-    sizes = _dense_ring_sizes(net)
+    sizes = ring_sizes(net)
     if not isinstance(state, DenseState) or state.batch != batch or state.mode != "fixed":
         raise ValidationError("run.state: must be the fixed-mode state of a run with the same batch size")
     t0 = int(state.time_step)
     for g in net.groups:
         o, m = plan.offset[g.name], int(g.n)
         gs, gr = state.groups[g.name], state.rings[g.name]
-        if gr.shape != (sizes[g.name], batch, m) or np.any(gs["refractory"] != 0):
+        if (
+            not isinstance(gs, LIFState)
+            or gr.shape != (sizes[g.name], batch, m)
+            or np.any(gs.refractory != 0)
+        ):
             raise ValidationError(f"run.state: does not match group {g.name!r} of this network")
-        nrn[:, o : o + m, L.U], nrn[:, o : o + m, L.V] = gs["u"], gs["v"]
+        nrn[:, o : o + m, L.U], nrn[:, o : o + m, L.V] = gs.u, gs.v
         for k in range(1, sizes[g.name] + 1):
             due = t0 + k
             val = gr[due % sizes[g.name]]
@@ -219,13 +225,13 @@ def _load_state(net: Network, plan: _Plan, state: Any, batch: int) -> tuple[int,
 
 
 def _save_state(net: Network, plan: _Plan, t_end: int, nrn: np.ndarray, ring: np.ndarray) -> DenseState:
-    sizes = _dense_ring_sizes(net)
+    sizes = ring_sizes(net)
     groups, rings = {}, {}
     for g in net.groups:
         o, m = plan.offset[g.name], int(g.n)
         sl = slice(o, o + m)
         u = nrn[:, sl, L.U].copy()
-        groups[g.name] = {"u": u, "v": nrn[:, sl, L.V].copy(), "refractory": np.zeros_like(u)}
+        groups[g.name] = LIFState(u=u, v=nrn[:, sl, L.V].copy(), refractory=np.zeros_like(u))
         r = np.zeros((sizes[g.name], nrn.shape[0], m), np.int64)
         for k in range(1, sizes[g.name] + 1):
             r[(t_end + k) % sizes[g.name]] = kernels.wrap32(ring[:, (t_end + k) % plan.ring_size, sl, 0])
@@ -261,7 +267,7 @@ def run_event(
     counters: bool,
     progress: bool = False,
 ) -> RunResult:
-    """Run ``net`` event-driven on validated inputs; same contract as :func:`~.engine_dense.run_dense`."""
+    """Run ``net`` event-driven on validated inputs; same contract as :func:`~.dense.run_dense`."""
     if mode != "fixed" or overflow != "wrap":
         raise UnsupportedError(
             "event engine: supports mode='fixed' with overflow='wrap' only "
@@ -270,10 +276,11 @@ def run_event(
     plan = _plan(net, record)
     first = next(iter(inputs.values()))
     batch, steps = int(first.shape[0]), int(first.shape[1])
-    x = np.concatenate([np.asarray(inputs[g.name], np.int64) for g in net.inputs], axis=2)
+    xs = [np.asarray(inputs[g.name], np.int64) for g in net.inputs]
+    x = xs[0] if len(xs) == 1 else np.concatenate(xs, axis=2)
     t0, nrn, ring = _load_state(net, plan, state, batch)
-    out_spk = np.zeros((batch, steps, int(plan.rows[:, L.SPK].max(initial=-1)) + 1), np.int8)
-    out_uva = np.zeros((3, batch, steps, int(plan.rows[:, L.REC].max(initial=-1)) + 1), np.int32)
+    out_spk = np.zeros((batch, steps, plan.n_spk), np.int8)
+    out_uva = np.zeros((3, batch, steps, plan.n_rec), np.int32)
     work = np.zeros((batch, 2), np.int64)
     for b in range(batch):
         work[b] = run_sample(

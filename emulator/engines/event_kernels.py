@@ -1,13 +1,15 @@
 """Compiled (numba) kernels of the event-driven engine: the exact LIF step, the exact fast-forward of a
 neuron driven by its bias alone, a lazy-deletion heap of predicted spikes, and the event loop.
 
-Arithmetic is Lava's ``PyLifModelBitAcc`` as in :mod:`.kernels` (REFERENCE.md §1), on int64 scalars::
+Arithmetic is Lava's ``PyLifModelBitAcc`` as in :mod:`.kernels` (docs/lava-arithmetic.md, "LIF update"),
+on int64 scalars::
 
     decay(x, d) = sign(x (4096 - d)) * (|x (4096 - d)| >> 12)
     u' = qwrap24(wrap32(decay(u, du + 1) + wrap32(a_in << 6)))
     v' = clip(wrap32(decay(v, dv) + u' + bias), -(2**23 - 1), 2**23 - 1)
 
-Fast-forward (:func:`ff`), valid while ``u = 0`` and no input arrives. For ``x > 0``,
+:func:`lif_step` composes the scalar functions of :mod:`.numba_kernels` (shared with the compiled
+dense loop). Fast-forward (:func:`ff`), valid while ``u = 0`` and no input arrives. For ``x > 0``,
 ``decay(x, d) = x - ceil(x d / 4096)``, and for ``x < 0``, ``decay(x, d) = x + ceil(|x| d / 4096)``. On
 a *band* of ``|v|`` where ``c = ceil(|v| dv / 4096)`` is constant the step is the affine map
 ``v <- v + (b - sign(v) c)`` (no clip, no wrap and no spike while ``v`` stays inside the band and the
@@ -26,11 +28,12 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+from spikeport.emulator import bits
+from spikeport.emulator.engines.numba_kernels import keep_u, keep_v, lif_current, lif_fire, lif_voltage
 
-_LIM = 1 << 23
-_VMAX = _LIM - 1
-_HALF32 = 1 << 31
-_MASK32 = (1 << 32) - 1
+_VMAX = bits.V_MAX
+_UNITY = bits.DECAY_UNITY
+_DECAY_BITS = bits.DECAY_BITS
 _BIG = 1 << 62
 
 
@@ -61,43 +64,13 @@ def _prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
 prefetch: Any = _prefetch  # the intrinsic itself (numba resolves it); typed loosely for mypy
 
 
-@numba.njit(cache=True, inline="always")
-def wrap32(x: int) -> int:
-    return ((x + _HALF32) & _MASK32) - _HALF32
-
-
-@numba.njit(cache=True, inline="always")
-def decay(x: int, d: int) -> int:
-    p = x * (4096 - d)
-    if p >= 0:
-        return p >> 12
-    return -((-p) >> 12)
-
-
-@numba.njit(cache=True, inline="always")
-def qwrap24(x: int) -> int:
-    if x > _LIM:
-        return x - 2 * _LIM
-    if x <= -_LIM:
-        return x + 2 * _LIM
-    return x
-
-
 @numba.njit(cache=True)
 def lif_step(
     u: int, v: int, a_in: int, du: int, dv: int, bias: int, th: int, tl: int, ternary: bool, sub: bool
 ) -> tuple[int, int, int]:
     """One exact step; returns ``(u, v, spike)`` with spike in {-1, 0, 1}."""
-    u = qwrap24(wrap32(decay(u, du + 1) + wrap32(a_in << 6)))
-    v = wrap32(decay(v, dv) + u + bias)
-    v = min(max(v, -_VMAX), _VMAX)
-    s = 0
-    if v > th:
-        s = 1
-    elif ternary and v < tl:
-        s = -1
-    if s != 0:
-        v = v - th if sub else 0
+    u = lif_current(u, a_in, keep_u(du))
+    v, s = lif_fire(lif_voltage(v, u, bias, keep_v(dv)), th, tl, ternary, sub)
     return u, v, s
 
 
@@ -114,11 +87,11 @@ def ff(
     while k < rem:
         if v != 0 and v <= th and (not ternary or v >= tl):
             a = abs(v)
-            c = (a * dv + 4095) >> 12
+            c = (a * dv + _UNITY - 1) >> _DECAY_BITS
             if dv == 0:
                 lo, hi = 1, _BIG
             else:
-                lo, hi = ((c - 1) * 4096) // dv + 1, (c * 4096) // dv
+                lo, hi = ((c - 1) * _UNITY) // dv + 1, (c * _UNITY) // dv
             step = bias - c if v > 0 else bias + c
             if v < 0:
                 lo, hi = -hi, -lo

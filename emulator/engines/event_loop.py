@@ -9,27 +9,21 @@ ring ``ring[t % R, n]`` due at step ``t``, with the list of neurons that have so
 A neuron is processed at step ``t`` only if it is *active* (``u != 0``, or it spikes again at the
 next step, or its group records u/v/a_in), has input due, or its predicted spike (heap) is due.
 Otherwise it is dormant: ``u = 0`` and its ``v`` is valid at step ``last[n]``; it is brought up to
-``t - 1`` by the exact fast-forward :func:`~.event_engine_kernels.ff` when next touched.
+``t - 1`` by the exact fast-forward :func:`~.event_kernels.ff` when next touched.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
-from spikeport.emulator.engines.event_kernels import (
-    decay,
-    ff,
-    heap_pop,
-    heap_push,
-    lif_step,
-    prefetch,
-    wrap32,
-)
+from spikeport.emulator.engines.event_kernels import ff, heap_pop, heap_push, lif_step, prefetch
+from spikeport.emulator.engines.numba_kernels import decay_keep, keep_u, wrap32
 
 BINARY, GRADED_SUM, GRADED_PRODUCT = 0, 1, 2
 
 # columns of the per-neuron row ``nrn[n]`` (state, parameters and counters side by side: 128 bytes,
-# so one update touches two adjacent cache lines instead of a dozen arrays); DUDV = du | dv << 16
+# so one update touches two adjacent cache lines instead of a dozen arrays);
+# DUDV = (du + 1) | dv << 16 (du + 1 in 0..4096: LIFGroup allows du = -1; dv in 0..4096)
 U, V, LAST, VER, MARK, DUDV, BIAS, TH, TL, FLAGS, IVL, OFS, SPK, REC, CNT_SPK, CNT_AIN = range(16)
 NRN_COLUMNS = 16
 TERNARY, SUBTRACT, ALWAYS = 1, 2, 4
@@ -94,22 +88,56 @@ def _flush(t, n_dirty, dirty, scr, ring, due_list, due_cnt):  # type: ignore[no-
 
 
 @numba.njit(cache=True, inline="always")
-def _ff(row, rem):  # type: ignore[no-untyped-def]
+def _ff(nrn, q, rem):  # type: ignore[no-untyped-def]
     """Fast-forward a dormant row by ``rem`` steps (its u is 0 after its first lazy step)."""
-    f = row[FLAGS]
+    f = nrn[q, FLAGS]
     out = ff(
-        row[V], row[BIAS], row[DUDV] >> 16, row[TH], row[TL], (f & TERNARY) != 0, (f & SUBTRACT) != 0, rem
+        nrn[q, V],
+        nrn[q, BIAS],
+        nrn[q, DUDV] >> 16,
+        nrn[q, TH],
+        nrn[q, TL],
+        (f & TERNARY) != 0,
+        (f & SUBTRACT) != 0,
+        rem,
     )
     return out
 
 
 @numba.njit(cache=True)
-def _catch_up(row, t):  # type: ignore[no-untyped-def]
-    """Bring a dormant row from its last update to step ``t`` (no spike can happen on the way)."""
-    if row[LAST] < t:
-        _, row[V], _ = _ff(row, t - row[LAST])
-        row[U] = 0
-        row[LAST] = t
+def _catch_up(nrn, q, t):  # type: ignore[no-untyped-def]
+    """Bring a dormant row from its last update to step ``t`` (no spike can happen on the way).
+    ``v = 0`` with no bias stays 0 (``decay(0) = 0``): no fast-forward needed."""
+    if nrn[q, LAST] < t:
+        if nrn[q, V] != 0 or nrn[q, BIAS] != 0:
+            _, nrn[q, V], _ = _ff(nrn, q, t - nrn[q, LAST])
+        nrn[q, U] = 0
+        nrn[q, LAST] = t
+
+
+@numba.njit(cache=True, inline="always")
+def _quiescent(nrn, q):  # type: ignore[no-untyped-def]
+    """``u = v = bias = 0``, not kept active and no spike at ``v = 0`` (a ternary lower threshold above
+    0 would fire): stepping it without input changes nothing (``decay(0) = 0``, ``0 > th >= 0`` is false)."""
+    f = nrn[q, FLAGS]
+    if nrn[q, U] != 0 or nrn[q, V] != 0 or nrn[q, BIAS] != 0 or (f & ALWAYS) != 0:
+        return False
+    return (f & TERNARY) == 0 or nrn[q, TL] <= 0
+
+
+@numba.njit(cache=True)
+def _initial_active(nrn, t0, act):  # type: ignore[no-untyped-def]
+    """Reset the bookkeeping columns; list in ``act`` the neurons to step at the first step: all but the
+    quiescent ones, which wait (dormant at ``v = 0``) until input arrives. Returns their number."""
+    n_act = 0
+    for q in range(nrn.shape[0]):
+        nrn[q, LAST] = t0
+        nrn[q, VER] = 0
+        nrn[q, MARK] = -1
+        if not _quiescent(nrn, q):
+            act[n_act] = q
+            n_act += 1
+    return n_act
 
 
 @numba.njit(cache=True)
@@ -139,6 +167,105 @@ def _collect(t, slot, act, n_act, due_list, due_cnt, ht, hn, hv, hsize, nrn, tod
 
 
 @numba.njit(cache=True)
+def _due_lists(ring, t0):  # type: ignore[no-untyped-def]
+    """The due lists (``lst[slot, :cnt[slot]]``: neurons with an activation due in ring slot ``slot``)
+    of a ring loaded from a state (entries due after ``t0``)."""
+    r, n = ring.shape[0], ring.shape[1]
+    lst = np.empty((r, n), np.int64)
+    cnt = np.zeros(r, np.int64)
+    for s in range(r):
+        for q in range(n):
+            if ring[s, q, 1] > t0:
+                lst[s, cnt[s]] = q
+                cnt[s] += 1
+    return lst, cnt
+
+
+@numba.njit(cache=True)
+def _send_inputs(t, x_t, first, src_ptr, syn, scr, dirty, n_dirty, ring, due_list, due_cnt):  # type: ignore[no-untyped-def]
+    """Send the input messages ``x_t`` of step ``t`` (sources ``first, first + 1, ...``)."""
+    for m in range(x_t.shape[0]):
+        if x_t[m] != 0:
+            n_dirty = _emit(t, first + m, x_t[m], src_ptr, syn, scr, dirty, n_dirty, ring, due_list, due_cnt)
+    return n_dirty
+
+
+@numba.njit(cache=True)
+def _take_input(ring, slot, q, t):  # type: ignore[no-untyped-def]
+    """The int32-wrapped activation due for neuron ``q`` at step ``t`` (0 if none); clears it."""
+    if ring[slot, q, 1] != t:
+        return 0
+    a_in = wrap32(ring[slot, q, 0])
+    ring[slot, q, 0] = 0
+    ring[slot, q, 1] = 0
+    return a_in
+
+
+@numba.njit(cache=True)
+def _prefetch_rows(nrn, ring, slot, todo, n_todo):  # type: ignore[no-untyped-def]
+    """Ask for the rows and ring cells of the neurons about to be updated: the memory system then
+    overlaps the misses."""
+    for a in range(n_todo):
+        prefetch(nrn, (todo[a], 0))
+        prefetch(nrn, (todo[a], NRN_COLUMNS - 1))
+        prefetch(ring, (slot, todo[a], 0))
+
+
+@numba.njit(cache=True)
+def _push(ht, hn, hv, hsize, t, q, ver, nrn):  # type: ignore[no-untyped-def]
+    """Push the prediction (step ``t``, neuron ``q``, version ``ver``), dropping stale entries first
+    when the heap is full; returns the new size."""
+    if hsize == ht.shape[0]:
+        hsize = _compact(ht, hn, hv, hsize, nrn)
+    return heap_push(ht, hn, hv, hsize, t, q, ver)
+
+
+@numba.njit(cache=True)
+def _step(t, i, t_end, todo, n_todo, nxt, nrn, ring, src_ptr, syn, scr, dirty, due_list, due_cnt,
+          ht, hn, hv, hsize, out_spk, out_u, out_v, out_a):  # type: ignore[no-untyped-def]  # fmt: skip
+    """Update the neurons ``todo[:n_todo]`` at step ``t`` (output index ``i``) and send their spikes.
+    Returns (neurons kept active in ``nxt``, heap size, scratch cells dirtied, fast-forwards)."""
+    slot = t % ring.shape[0]
+    _prefetch_rows(nrn, ring, slot, todo, n_todo)
+    n_next, n_dirty, ffs = 0, 0, 0
+    for a in range(n_todo):
+        q = todo[a]
+        if nrn[q, LAST] < t - 1:
+            _catch_up(nrn, q, t - 1)
+            ffs += 1
+        a_in = _take_input(ring, slot, q, t)
+        if nrn[q, IVL] > 0 and t % nrn[q, IVL] == nrn[q, OFS]:
+            nrn[q, U], nrn[q, V] = 0, 0
+        f = nrn[q, FLAGS]
+        nrn[q, U], nrn[q, V], s = lif_step(
+            nrn[q, U], nrn[q, V], a_in, (nrn[q, DUDV] & 0xFFFF) - 1, nrn[q, DUDV] >> 16, nrn[q, BIAS], nrn[q, TH], nrn[q, TL],
+            (f & TERNARY) != 0, (f & SUBTRACT) != 0,
+        )  # fmt: skip
+        nrn[q, CNT_AIN] += a_in != 0
+        nrn[q, LAST] = t
+        nrn[q, VER] += 1
+        if nrn[q, REC] >= 0:
+            out_u[i, nrn[q, REC]], out_v[i, nrn[q, REC]], out_a[i, nrn[q, REC]] = nrn[q, U], nrn[q, V], a_in
+        if s != 0:
+            nrn[q, CNT_SPK] += 1
+            if nrn[q, SPK] >= 0:
+                out_spk[i, nrn[q, SPK]] = s
+            n_dirty = _emit(t, q, s, src_ptr, syn, scr, dirty, n_dirty, ring, due_list, due_cnt)
+        if (f & ALWAYS) != 0 or decay_keep(nrn[q, U], keep_u((nrn[q, DUDV] & 0xFFFF) - 1)) != 0:
+            nxt[n_next] = q  # still active
+            n_next += 1
+            continue
+        k, _, s2 = _ff(nrn, q, t_end - t)  # dormant: predict its next spike
+        ffs += 1
+        if s2 != 0 and k == 1:
+            nxt[n_next] = q
+            n_next += 1
+        elif s2 != 0:
+            hsize = _push(ht, hn, hv, hsize, t + k, q, nrn[q, VER], nrn)
+    return n_next, hsize, n_dirty, ffs
+
+
+@numba.njit(cache=True)
 def run_sample(t0, x, nrn, ring, src_ptr, syn, scr, out_spk, out_u, out_v, out_a):  # type: ignore[no-untyped-def]
     """Run ``x.shape[0]`` steps after step ``t0``; ``nrn`` and ``ring`` are updated in place.
 
@@ -147,25 +274,18 @@ def run_sample(t0, x, nrn, ring, src_ptr, syn, scr, out_spk, out_u, out_v, out_a
     step it is due at when it is listed (values loaded from a state must carry it).
     A neuron goes dormant when its next ``u`` is 0 without input (``decay(u, du + 1) == 0``); it is
     then predicted (heap) or left alone until input arrives. Returns (neuron updates, fast-forwards).
+    (The helpers take plain arrays: passing them grouped in named tuples, or inlining the helpers at
+    numba level, halved the speed of this loop.)
     """
-    steps, n_in = x.shape
+    steps = x.shape[0]
     n = nrn.shape[0]
     r = ring.shape[0]
     t_end = t0 + steps
-    nrn[:, LAST] = t0
-    nrn[:, VER] = 0
-    nrn[:, MARK] = -1
-    act = np.arange(n)
-    n_act = n
+    act = np.empty(n, np.int64)
+    n_act = _initial_active(nrn, t0, act)
     nxt = np.empty(n, np.int64)
     todo = np.empty(n, np.int64)
-    due_list = np.empty((r, n), np.int64)
-    due_cnt = np.zeros(r, np.int64)
-    for s in range(r):
-        for i in range(n):
-            if ring[s, i, 1] > t0:
-                due_list[s, due_cnt[s]] = i
-                due_cnt[s] += 1
+    due_list, due_cnt = _due_lists(ring, t0)
     cap = 4 * n + 64
     ht = np.empty(cap, np.int64)
     hn = np.empty(cap, np.int64)
@@ -178,69 +298,18 @@ def run_sample(t0, x, nrn, ring, src_ptr, syn, scr, out_spk, out_u, out_v, out_a
         t = t0 + i + 1
         slot = t % r
         n_todo, hsize = _collect(t, slot, act, n_act, due_list, due_cnt, ht, hn, hv, hsize, nrn, todo)
-        for a in range(n_todo):  # prefetch first
-            prefetch(nrn, (todo[a], 0))
-            prefetch(nrn, (todo[a], NRN_COLUMNS - 1))
-            prefetch(ring, (slot, todo[a], 0))
-        n_next = 0
-        n_dirty = 0
-        for a in range(n_todo):
-            q = todo[a]
-            row = nrn[q]
-            if row[LAST] < t - 1:
-                _catch_up(row, t - 1)
-                ffs += 1
-            a_in = 0
-            if ring[slot, q, 1] == t:
-                a_in = wrap32(ring[slot, q, 0])
-                ring[slot, q, 0] = 0
-                ring[slot, q, 1] = 0
-            if row[IVL] > 0 and t % row[IVL] == row[OFS]:
-                row[U], row[V] = 0, 0
-            f = row[FLAGS]
-            du = row[DUDV] & 0xFFFF
-            row[U], row[V], s = lif_step(
-                row[U], row[V], a_in, du, row[DUDV] >> 16, row[BIAS], row[TH], row[TL],
-                (f & TERNARY) != 0, (f & SUBTRACT) != 0,
-            )  # fmt: skip
-            updates += 1
-            if a_in != 0:
-                row[CNT_AIN] += 1
-            row[LAST] = t
-            row[VER] += 1
-            if row[REC] >= 0:
-                out_u[i, row[REC]] = row[U]
-                out_v[i, row[REC]] = row[V]
-                out_a[i, row[REC]] = a_in
-            if s != 0:
-                row[CNT_SPK] += 1
-                if row[SPK] >= 0:
-                    out_spk[i, row[SPK]] = s
-                n_dirty = _emit(t, q, s, src_ptr, syn, scr, dirty, n_dirty, ring, due_list, due_cnt)
-            if (f & ALWAYS) != 0 or decay(row[U], du + 1) != 0:
-                nxt[n_next] = q
-                n_next += 1
-                continue
-            k, _, s2 = _ff(row, t_end - t)
-            ffs += 1
-            if s2 == 0:
-                continue
-            if k == 1:
-                nxt[n_next] = q
-                n_next += 1
-                continue
-            if hsize == cap:
-                hsize = _compact(ht, hn, hv, hsize, nrn)
-            hsize = heap_push(ht, hn, hv, hsize, t + k, q, row[VER])
+        n_act, hsize, n_dirty, f = _step(
+            t, i, t_end, todo, n_todo, nxt, nrn, ring, src_ptr, syn, scr, dirty, due_list, due_cnt,
+            ht, hn, hv, hsize, out_spk, out_u, out_v, out_a,
+        )  # fmt: skip
+        ffs += f
+        updates += n_todo
         due_cnt[slot] = 0
-        for m in range(n_in):
-            if x[i, m] != 0:
-                n_dirty = _emit(t, n + m, x[i, m], src_ptr, syn, scr, dirty, n_dirty, ring, due_list, due_cnt)
+        n_dirty = _send_inputs(t, x[i], n, src_ptr, syn, scr, dirty, n_dirty, ring, due_list, due_cnt)
         _flush(t, n_dirty, dirty, scr, ring, due_list, due_cnt)
         act, nxt = nxt, act
-        n_act = n_next
     for q in range(n):
-        _catch_up(nrn[q], t_end)
+        _catch_up(nrn, q, t_end)
     return updates, ffs
 
 

@@ -43,9 +43,15 @@ from typing import Any
 
 import nir
 import numpy as np
-from spikeport.quantize.graph.shapes import (
-    SHAPE_RULES,
+from spikeport.quantize.graph.node_specs import (
+    NEURON_TYPES,
+    NODE_SPECS,
+    SPIKING_TYPES,
     SUPPORTED_TYPES,
+    NodeSpec,
+    node_shapes,
+)
+from spikeport.quantize.graph.shapes import (
     DanglingEdgeError,
     GraphError,
     NonFiniteError,
@@ -54,7 +60,6 @@ from spikeport.quantize.graph.shapes import (
     check_fits,
     conv_output,
     flatten_dims,
-    node_shapes,
     pair_ints,
     scalar_int,
 )
@@ -62,7 +67,7 @@ from spikeport.quantize.graph.shapes import (
 Shape = tuple[int, ...]
 __all__ = [
     "NEURON_TYPES",
-    "SHAPE_RULES",
+    "NODE_SPECS",
     "SPIKING_TYPES",
     "SUPPORTED_TYPES",
     "DanglingEdgeError",
@@ -82,9 +87,6 @@ __all__ = [
 ]  # fmt: skip
 Edge = tuple[str, str]
 
-NEURON_TYPES: tuple[str, ...] = ("I", "IF", "LI", "LIF", "CubaLI", "CubaLIF")
-SPIKING_TYPES: tuple[str, ...] = ("IF", "LIF", "CubaLIF", "Threshold")
-
 
 @dataclass(frozen=True, kw_only=True)
 class FlatNode:
@@ -103,6 +105,11 @@ class FlatNode:
     @property
     def in_size(self) -> int:
         return int(np.prod(self.in_shape, dtype=np.int64))
+
+    @property
+    def spec(self) -> NodeSpec:
+        """Its entry in :data:`~spikeport.quantize.graph.node_specs.NODE_SPECS`."""
+        return NODE_SPECS.lookup(self.kind, self.name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,13 +197,10 @@ def _expand(graph: nir.NIRGraph, prefix: str) -> tuple[dict[str, Any], list[Edge
                 exit_[f"{key}.{port}"] = srcs
             entry[key] = [t for ts in sub_entry.values() for t in ts]
             exit_[key] = [s for ss in sub_exit.values() for s in ss]
-        elif kind in SHAPE_RULES:
+        else:
+            NODE_SPECS.lookup(kind, name)  # refuses a type outside the table
             nodes[name] = node
             entry[key], exit_[key] = [name], [name]
-        else:
-            raise UnsupportedNodeError(
-                f"{name}: unsupported node type {kind}; supported: {', '.join(SUPPORTED_TYPES)}"
-            )
     edges = list(inner_edges)
     for raw in graph.edges:
         src, dst = str(raw[0]), str(raw[1])

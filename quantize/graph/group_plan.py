@@ -20,8 +20,8 @@ import numpy as np
 from spikeport.emulator.errors import UnsupportedError
 from spikeport.quantize.graph.flatten import FlatGraph
 from spikeport.quantize.graph.lowering import Composed, check_supported, compose_inputs, is_group
-from spikeport.quantize.graph.neuron_models import NEURON_MAPPERS, NeuronModel, readout_model
-from spikeport.quantize.report import QuantWarning
+from spikeport.quantize.graph.neuron_models import NeuronModel, neuron_model, readout_model
+from spikeport.quantize.quant_warnings import QuantWarning
 from spikeport.quantize.semantics import Semantics
 
 BIAS_UNIT = "~bias"
@@ -61,10 +61,10 @@ def build_plan(flat: FlatGraph, sem: Semantics, cuba_bias: str = "unit") -> Plan
     groups = []
     for name in flat.order:
         f = flat.nodes[name]
-        if f.kind in NEURON_MAPPERS:
+        if f.spec.role == "neuron":
             s = sem.for_node(name)
             groups.append(
-                _group_plan(name, NEURON_MAPPERS[f.kind](f, s), compose_inputs(flat, sem, name), s, cuba_bias)
+                _group_plan(name, neuron_model(f, s), compose_inputs(flat, sem, name), s, cuba_bias)
             )
         elif name in readouts:
             groups.append(
@@ -100,87 +100,122 @@ def group_lags(inputs: dict[str, int], groups: Sequence[GroupPlan]) -> dict[str,
     return lag
 
 
-_DELAYED = ("next_step", "next_step_hold")
+DELAYED_RESET_TIMINGS = ("next_step", "next_step_hold")
+
+
+def _approx(where: str, message: str) -> QuantWarning:
+    return QuantWarning(code="approximation", where=where, message=message)
+
+
+def _refuse(g: GroupPlan, target: str) -> None:
+    """Raise what a spiking group's Semantics cannot map to (on ``target``)."""
+    s = g.sem
+    if s.reset == "none" or s.multi_spike:
+        what = "reset='none'" if s.reset == "none" else "multi_spike=True"
+        raise UnsupportedError(
+            f"{g.name}: Semantics {what} has no Loihi-style equivalent; supported: reset "
+            f"zero/subtract, one spike per step"
+        )
+    if target == "lava" and s.reset == "subtract":
+        raise UnsupportedError(
+            f"{g.name}: reset='subtract' is a spikeport emulator extension; Lava's LIF resets to zero "
+            f"(quantize with target='emulator')"
+        )
+    if target == "lava" and s.reset == "zero" and s.reset_timing == "next_step_hold":
+        raise UnsupportedError(
+            f"{g.name}: reset_timing='next_step_hold' maps to refractory=1, an emulator extension Lava "
+            f"cannot run"
+        )
+
+
+def _refuse_recurrent_rest(g: GroupPlan) -> None:
+    """``recurrent_rest="zero"`` where it changes the answer: a group fed through a recurrent path with a
+    constant bias. The integer network adds that bias from step 0 (``recurrent_rest="response"``)."""
+    if g.sem.recurrent_rest != "zero" or not np.any(g.inputs.bias != 0):
+        return
+    if any(rec for (_src, _delay, rec) in g.inputs.paths):
+        raise UnsupportedError(
+            f"{g.name}: Semantics recurrent_rest='zero' cannot be quantized: the integer network adds the "
+            f"bias of a recurrent path from step 0 (recurrent_rest='response'); supported: "
+            f"recurrent_rest='response', or a recurrent path without bias"
+        )
+
+
+def _spike_warnings(g: GroupPlan) -> list[QuantWarning]:
+    """Threshold and reset rules of a spiking group that map approximately."""
+    s, m = g.sem, g.model
+    warns = []
+    if s.threshold == ">=":
+        warns.append(
+            _approx(
+                g.name,
+                "threshold '>=' mapped to Lava's '>' (differs only when v equals the threshold exactly)",
+            )
+        )
+    if s.reset == "subtract" and s.reset_timing == "same_step_lagged":
+        warns.append(
+            _approx(
+                g.name,
+                "reset_timing 'same_step_lagged' mapped to 'same_step' (differs only while v stays "
+                "above the threshold after a subtraction)",
+            )
+        )
+    if s.reset == "subtract" and s.reset_timing in DELAYED_RESET_TIMINGS and m.alpha_u is not None:
+        warns.append(
+            _approx(
+                g.name,
+                f"subtract reset with timing {s.reset_timing!r} is applied in the same step: the decay "
+                f"then also shrinks the subtracted threshold (difference alpha_v * threshold per spike, "
+                f"alpha_v = {float(np.mean(m.alpha_v)):.3g})",
+            )
+        )
+    return warns
+
+
+def _bias_warning(g: GroupPlan) -> list[QuantWarning]:
+    """A bias into a synaptic current put on v (``cuba_bias="v"``): its missed rise, vs threshold."""
+    m = g.model
+    if m.alpha_u is None or g.unit_bias is not None or not np.any(g.inputs.bias != 0):
+        return []
+    excess = np.abs(m.bias_gain * g.inputs.bias) * (1 - m.alpha_u) / m.alpha_u
+    ref = (
+        m.threshold
+        if m.threshold is not None
+        else np.maximum(np.abs(m.bias_gain * g.inputs.bias) / np.maximum(m.alpha_v, 1e-12), 1e-12)
+    )
+    return [
+        _approx(
+            g.name,
+            f"bias into a synaptic current put on v at its steady state: misses the current's rise "
+            f"(up to {float(np.max(excess / ref)):.3g} x threshold of extra charge)",
+        )
+    ]
+
+
+def _decay_warnings(g: GroupPlan) -> list[QuantWarning]:
+    """Time constants that differ across a group's neurons (one decay per group: the mean)."""
+    m = g.model
+    warns = []
+    for field, a in (("tau", m.alpha_v), ("tau_syn", m.alpha_u)):
+        if a is not None and a.size and np.ptp(a) > 1e-3 * max(float(np.max(a)), 1e-300):
+            warns.append(
+                _approx(
+                    g.name,
+                    f"{field} differs across neurons ({float(np.min(a)):.4g}..{float(np.max(a)):.4g} per "
+                    f"step); one decay constant per group uses the mean",
+                )
+            )
+    return warns
 
 
 def check_semantics(plan: Plan, target: str) -> list[QuantWarning]:
     """Refuse what cannot be mapped; warn about what maps approximately."""
-    warns = []
+    warns: list[QuantWarning] = []
     for g in plan.groups:
-        s, m = g.sem, g.model
-        if not m.spiking:
-            continue
-        if s.reset == "none" or s.multi_spike:
-            what = "reset='none'" if s.reset == "none" else "multi_spike=True"
-            raise UnsupportedError(
-                f"{g.name}: Semantics {what} has no Loihi-style equivalent; supported: reset "
-                f"zero/subtract, one spike per step"
-            )
-        if target == "lava" and s.reset == "subtract":
-            raise UnsupportedError(
-                f"{g.name}: reset='subtract' is a spikeport emulator extension; Lava's LIF resets to zero "
-                f"(quantize with target='emulator')"
-            )
-        if target == "lava" and s.reset == "zero" and s.reset_timing == "next_step_hold":
-            raise UnsupportedError(
-                f"{g.name}: reset_timing='next_step_hold' maps to refractory=1, an emulator extension Lava "
-                f"cannot run"
-            )
-        if s.threshold == ">=":
-            warns.append(
-                QuantWarning(
-                    code="approximation",
-                    where=g.name,
-                    message="threshold '>=' mapped to Lava's '>' "
-                    "(differs only when v equals the threshold exactly)",
-                )
-            )
-        if s.reset == "subtract" and s.reset_timing == "same_step_lagged":
-            warns.append(
-                QuantWarning(
-                    code="approximation",
-                    where=g.name,
-                    message="reset_timing 'same_step_lagged' mapped to 'same_step' "
-                    "(differs only while v stays "
-                    "above the threshold after a subtraction)",
-                )
-            )
-        if s.reset == "subtract" and s.reset_timing in _DELAYED and m.alpha_u is not None:
-            warns.append(
-                QuantWarning(
-                    code="approximation",
-                    where=g.name,
-                    message=f"subtract reset with timing {s.reset_timing!r} is applied in the same step: "
-                    f"the decay then also shrinks the subtracted threshold (difference alpha_v * "
-                    f"threshold per spike, alpha_v = {float(np.mean(m.alpha_v)):.3g})",
-                )
-            )
+        _refuse_recurrent_rest(g)
+        if g.model.spiking:
+            _refuse(g, target)
+            warns += _spike_warnings(g)
     for g in plan.groups:
-        m = g.model
-        if m.alpha_u is not None and g.unit_bias is None and np.any(g.inputs.bias != 0):
-            excess = np.abs(m.bias_gain * g.inputs.bias) * (1 - m.alpha_u) / m.alpha_u
-            ref = (
-                m.threshold
-                if m.threshold is not None
-                else np.maximum(np.abs(m.bias_gain * g.inputs.bias) / np.maximum(m.alpha_v, 1e-12), 1e-12)
-            )
-            warns.append(
-                QuantWarning(
-                    code="approximation",
-                    where=g.name,
-                    message=f"bias into a synaptic current put on v at its steady state: misses the "
-                    f"current's rise (up to {float(np.max(excess / ref)):.3g} x threshold of extra charge)",
-                )
-            )
-        for field, a in (("tau", m.alpha_v), ("tau_syn", m.alpha_u)):
-            if a is not None and a.size and np.ptp(a) > 1e-3 * max(float(np.max(a)), 1e-300):
-                warns.append(
-                    QuantWarning(
-                        code="approximation",
-                        where=g.name,
-                        message=f"{field} differs across neurons "
-                        f"({float(np.min(a)):.4g}..{float(np.max(a)):.4g} per step); one decay "
-                        f"constant per group uses the mean",
-                    )
-                )
+        warns += _bias_warning(g) + _decay_warnings(g)
     return warns

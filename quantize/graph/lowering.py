@@ -4,7 +4,8 @@ The linear nodes between neuron groups (Affine, Linear, Conv2d, SumPool2d, AvgPo
 Delay) are lowered to dense matrices (:data:`LINEAR_LOWERINGS`) and composed along every path from a
 group (or input) to the next group (:func:`compose_inputs`), so each group pair gets one connection per
 distinct delay. Convolutions and pools are lowered to (sparse) connectivity because Lava's fixed-point
-Conv ignores ``weight_exp`` and ``num_weight_bits`` (REFERENCE §1), which a per-connection scale needs.
+Conv ignores ``weight_exp`` and ``num_weight_bits`` (docs/lava-arithmetic.md, "Sparse, Delay and Conv"),
+which a per-connection scale needs.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 import numpy as np
 from spikeport.emulator.errors import UnsupportedError, ValidationError
-from spikeport.quantize.graph.flatten import FlatGraph, FlatNode
-from spikeport.quantize.graph.neuron_models import NEURON_MAPPERS, per_neuron
+from spikeport.quantize.graph.flatten import NEURON_TYPES, NODE_SPECS, FlatGraph, FlatNode
+from spikeport.quantize.graph.neuron_models import per_neuron
+from spikeport.quantize.graph.node_specs import Registry
 from spikeport.quantize.semantics import Semantics
 
 PathKey = tuple[str, int, bool]  # (source group, path delay in steps, recurrent)
@@ -33,7 +35,14 @@ class Lowered:
 
 # ------------------------------------------------------------------------------------ linear registry
 
+#: linear node type -> ``(FlatNode, Semantics) -> Lowered``; what is not here (and not a neuron, Input
+#: or Output) the quantizer refuses
+LINEAR_LOWERINGS: Registry[Callable[[FlatNode, Semantics], Lowered]] = Registry(
+    "{name}: the quantizer does not lower node type {kind}; supported: {supported}"
+)
 
+
+@LINEAR_LOWERINGS.register("Affine", "Linear")
 def _affine(f: FlatNode, sem: Semantics) -> Lowered:
     w = np.asarray(f.node.weight, dtype=np.float64)
     b = np.asarray(getattr(f.node, "bias", np.zeros(w.shape[0])), dtype=np.float64)
@@ -51,6 +60,7 @@ def _by_torch(f: FlatNode, apply: Callable[[Any], Any]) -> np.ndarray:
     return np.ascontiguousarray(out.numpy().T)
 
 
+@LINEAR_LOWERINGS.register("Conv2d")
 def _conv2d(f: FlatNode, sem: Semantics) -> Lowered:
     import torch
 
@@ -85,15 +95,18 @@ def _pool(f: FlatNode, sem: Semantics, *, avg: bool) -> Lowered:
     return Lowered(matrix=mat, bias=np.zeros(mat.shape[0]))
 
 
+@LINEAR_LOWERINGS.register("Flatten")
 def _identity(f: FlatNode, sem: Semantics) -> Lowered:
     return Lowered(matrix=np.eye(f.size), bias=np.zeros(f.size))
 
 
+@LINEAR_LOWERINGS.register("Scale")
 def _scale(f: FlatNode, sem: Semantics) -> Lowered:
     s = per_neuron(f.name, "scale", f.node.scale, f.size)
     return Lowered(matrix=np.diag(s), bias=np.zeros(f.size))
 
 
+@LINEAR_LOWERINGS.register("Delay")
 def _delay(f: FlatNode, sem: Semantics) -> Lowered:
     d = per_neuron(f.name, "delay", f.node.delay, f.size) / sem.dt
     steps = np.rint(d)
@@ -102,27 +115,21 @@ def _delay(f: FlatNode, sem: Semantics) -> Lowered:
     return Lowered(matrix=np.eye(f.size), bias=np.zeros(f.size), delays=steps.astype(np.int64))
 
 
-LINEAR_LOWERINGS: dict[str, Callable[[FlatNode, Semantics], Lowered]] = {
-    "Affine": _affine,
-    "Linear": _affine,
-    "Conv2d": _conv2d,
-    "SumPool2d": lambda f, s: _pool(f, s, avg=False),
-    "AvgPool2d": lambda f, s: _pool(f, s, avg=True),
-    "Flatten": _identity,
-    "Scale": _scale,
-    "Delay": _delay,
-}
+LINEAR_LOWERINGS.add("SumPool2d", lambda f, s: _pool(f, s, avg=False))
+LINEAR_LOWERINGS.add("AvgPool2d", lambda f, s: _pool(f, s, avg=True))
 
-SUPPORTED = (*sorted(NEURON_MAPPERS), *sorted(LINEAR_LOWERINGS), "Input", "Output")
+SUPPORTED = (*sorted(NEURON_TYPES), *sorted(LINEAR_LOWERINGS), "Input", "Output")
+
+
+def quantizable(kind: str) -> bool:
+    """Whether the quantizer maps node type ``kind`` (a neuron, Input/Output, or a lowered linear node)."""
+    role = NODE_SPECS.lookup(kind, kind).role if kind in NODE_SPECS else None
+    return role in ("neuron", "input", "output") or kind in LINEAR_LOWERINGS
 
 
 def check_supported(flat: FlatGraph) -> None:
     for f in flat:
-        if (
-            f.kind not in NEURON_MAPPERS
-            and f.kind not in LINEAR_LOWERINGS
-            and f.kind not in ("Input", "Output")
-        ):
+        if not quantizable(f.kind):
             raise UnsupportedError(
                 f"{f.name}: the quantizer does not map node type {f.kind}; supported: {', '.join(SUPPORTED)}"
             )
@@ -140,33 +147,29 @@ class Composed:
 
 
 def is_group(flat: FlatGraph, name: str) -> bool:
-    return flat.nodes[name].kind in NEURON_MAPPERS or flat.nodes[name].kind == "Input"
+    """Neurons and inputs are groups of the integer network; linear nodes are composed away."""
+    return flat.nodes[name].spec.role in ("neuron", "input")
 
 
 def compose_inputs(flat: FlatGraph, sem: Semantics, target: str) -> Composed:
     """Compose every linear path that ends at ``target`` (a group, or a linear node for readouts)."""
     memo: dict[str, Composed] = {}
     lowered: dict[str, Lowered] = {}
+    eyes: dict[int, np.ndarray] = {}  # a group's own output: ``low.matrix @ eye`` is skipped in _through
 
     def out_of(name: str, stack: tuple[str, ...]) -> Composed:
         if is_group(flat, name):
             n = flat.nodes[name].size
-            return Composed(paths={(name, 0, False): np.eye(n)}, bias=np.zeros(n))
+            return Composed(paths={(name, 0, False): eyes.setdefault(n, _eye(n))}, bias=np.zeros(n))
         if name in memo:
             return memo[name]
         if name in stack:
             raise UnsupportedError(f"{name}: a cycle through linear nodes only cannot be mapped ({stack})")
-        low = lowered.setdefault(name, LINEAR_LOWERINGS[flat.nodes[name].kind](flat.nodes[name], sem))
+        low = lowered.setdefault(
+            name, LINEAR_LOWERINGS.lookup(flat.nodes[name].kind, name)(flat.nodes[name], sem)
+        )
         inner = into(name, (*stack, name))
-        paths: dict[PathKey, np.ndarray] = {}
-        for (src, d, rec), m in inner.paths.items():
-            mm = low.matrix @ m
-            if low.delays is None:
-                _add(paths, (src, d, rec), mm)
-            else:
-                for dd in np.unique(low.delays):
-                    _add(paths, (src, d + int(dd), rec), mm * (low.delays == dd)[:, None])
-        memo[name] = Composed(paths=paths, bias=low.bias + low.matrix @ inner.bias)
+        memo[name] = Composed(paths=_through(low, inner, eyes), bias=low.bias + low.matrix @ inner.bias)
         return memo[name]
 
     def into(name: str, stack: tuple[str, ...]) -> Composed:
@@ -188,5 +191,26 @@ def compose_inputs(flat: FlatGraph, sem: Semantics, target: str) -> Composed:
     return out_of(target, ())
 
 
+def _through(low: Lowered, inner: Composed, eyes: dict[int, np.ndarray]) -> dict[PathKey, np.ndarray]:
+    """``inner``'s paths carried through one lowered linear node (one path per distinct delay);
+    ``eyes`` are the identity matrices of groups' own outputs (no product needed)."""
+    paths: dict[PathKey, np.ndarray] = {}
+    for (src, d, rec), m in inner.paths.items():
+        mm = low.matrix.copy() if m is eyes.get(m.shape[0]) else low.matrix @ m
+        if low.delays is None:
+            _add(paths, (src, d, rec), mm)
+            continue
+        for dd in np.unique(low.delays):
+            _add(paths, (src, d + int(dd), rec), mm * (low.delays == dd)[:, None])
+    return paths
+
+
 def _add(paths: dict[PathKey, np.ndarray], key: PathKey, m: np.ndarray) -> None:
     paths[key] = paths[key] + m if key in paths else m
+
+
+def _eye(n: int) -> np.ndarray:
+    """A read-only identity (shared by the paths of one composition: never modified in place)."""
+    eye = np.eye(n)
+    eye.setflags(write=False)
+    return eye

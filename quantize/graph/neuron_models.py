@@ -14,19 +14,19 @@ with ``x`` the composed linear input, ``b`` the composed Affine/Conv biases reac
     IF, I:   alpha_v = 0, u_gain = r
     LI, CubaLI: as LIF / CubaLIF without spikes (read v).
 
-:data:`NEURON_MAPPERS` maps a NIR node type to the function that builds its :class:`NeuronModel`.
+:func:`neuron_model` builds the :class:`NeuronModel` of any neuron type of
+:data:`~spikeport.quantize.graph.node_specs.NODE_SPECS` from its traits (leak, synaptic current, spikes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from spikeport.emulator.errors import ValidationError
+from spikeport.emulator.errors import UnsupportedError, ValidationError
 from spikeport.quantize import fixed_point as fixed
-from spikeport.quantize.graph.flatten import FlatNode
+from spikeport.quantize.graph.flatten import NEURON_TYPES, FlatNode
 from spikeport.quantize.semantics import Semantics
 
 
@@ -65,6 +65,8 @@ def _alpha(sem: Semantics, tau: np.ndarray, name: str, field: str) -> np.ndarray
 
 def _lif_like(f: FlatNode, sem: Semantics, *, cuba: bool, spiking: bool) -> NeuronModel:
     nd, n, nm = f.node, f.size, f.name
+    if sem.arithmetic == "rockpool":  # input gain r*dt/(tau*exp(-dt/tau)), current decayed after the input
+        raise UnsupportedError(f"{nm}: arithmetic='rockpool' (Rockpool's neuron update) is not quantized yet")
     tau = per_neuron(nm, "tau_mem" if cuba else "tau", nd.tau_mem if cuba else nd.tau, n)
     av = _alpha(sem, tau, nm, "tau")
     r = per_neuron(nm, "r", nd.r, n)
@@ -101,6 +103,8 @@ def _lif_like(f: FlatNode, sem: Semantics, *, cuba: bool, spiking: bool) -> Neur
 def _integrator(f: FlatNode, sem: Semantics, *, spiking: bool) -> NeuronModel:
     n, nm = f.size, f.name
     r = per_neuron(nm, "r", f.node.r, n)
+    if sem.integrator_input == "dt_r":  # NIR's dv/dt = r*I taken literally: v += dt*r*x
+        r = sem.dt * r
     v_reset = per_neuron(nm, "v_reset", getattr(f.node, "v_reset", 0.0), n)
     thr = per_neuron(nm, "v_threshold", f.node.v_threshold, n) - v_reset if spiking else None
     if thr is not None and np.any(thr <= 0):
@@ -142,11 +146,11 @@ def readout_model(n: int) -> NeuronModel:
     )
 
 
-NEURON_MAPPERS: dict[str, Callable[[FlatNode, Semantics], NeuronModel]] = {
-    "LIF": lambda f, s: _lif_like(f, s, cuba=False, spiking=True),
-    "CubaLIF": lambda f, s: _lif_like(f, s, cuba=True, spiking=True),
-    "LI": lambda f, s: _lif_like(f, s, cuba=False, spiking=False),
-    "CubaLI": lambda f, s: _lif_like(f, s, cuba=True, spiking=False),
-    "IF": lambda f, s: _integrator(f, s, spiking=True),
-    "I": lambda f, s: _integrator(f, s, spiking=False),
-}
+def neuron_model(f: FlatNode, sem: Semantics) -> NeuronModel:
+    """The float model of neuron node ``f``, built from its node spec's traits (leak, current, spikes)."""
+    t = f.spec.neuron
+    if t is None:
+        raise UnsupportedError(f"{f.name}: {f.kind} is not a neuron node; neurons: {', '.join(NEURON_TYPES)}")
+    if t.leaky:
+        return _lif_like(f, sem, cuba=t.current, spiking=t.spiking)
+    return _integrator(f, sem, spiking=t.spiking)

@@ -1,4 +1,4 @@
-"""Shapes of NIR nodes and the graph errors (used by :mod:`spikeport.quantize.graph.flatten`).
+"""Shape rules of NIR nodes and the graph errors (the rules per type: :mod:`.node_specs`).
 
 Every rule maps (node name, node, input shape without batch) to the output shape, or raises a
 :class:`ShapeError` naming the node. nir.Flatten's ``start_dim``/``end_dim`` index the unbatched shape,
@@ -61,7 +61,7 @@ def pair_ints(x: Any, n: int) -> tuple[int, ...]:
     return tuple(int(v) for v in (np.repeat(a, n) if a.size == 1 else a))
 
 
-def _declared(node: Any, key: str) -> Shape | None:
+def declared(node: Any, key: str) -> Shape | None:
     t = getattr(node, key, None) or {}
     for v in t.values() if isinstance(t, dict) else ():
         a = np.asarray(v) if v is not None else np.zeros(0)
@@ -87,7 +87,7 @@ def _param_shape(name: str, node: Any, params: tuple[str, ...]) -> Shape:
         raise ShapeError(f"{name}: parameters {params} have inconsistent shapes {shapes}") from None
 
 
-def _elementwise(params: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def elementwise(params: tuple[str, ...]):  # type: ignore[no-untyped-def]
     def rule(name: str, node: Any, x: Shape) -> Shape:
         p = _param_shape(name, node, params)
         size = int(np.prod(p, dtype=np.int64))
@@ -103,7 +103,7 @@ def _elementwise(params: tuple[str, ...]):  # type: ignore[no-untyped-def]
     return rule
 
 
-def _dense(name: str, node: Any, x: Shape) -> Shape:
+def dense(name: str, node: Any, x: Shape) -> Shape:
     w = _arr(node.weight)
     if w.ndim != 2:
         raise ShapeError(f"{name}.weight: must be 2-D (out, in) (got shape {w.shape})")
@@ -147,7 +147,16 @@ def conv_output(
     return out, pads
 
 
-def _conv(nd: int):  # type: ignore[no-untyped-def]
+def conv_in(nd: int):  # type: ignore[no-untyped-def]
+    """The rule for the (C, *spatial) input shape a convolution reads (a flat input is unflattened)."""
+
+    def rule(name: str, node: Any, x: Shape) -> Shape:
+        return _conv_in(name, node, x, nd)
+
+    return rule
+
+
+def conv(nd: int):  # type: ignore[no-untyped-def]
     def rule(name: str, node: Any, x: Shape) -> Shape:
         x = _conv_in(name, node, x, nd)
         w = _arr(node.weight)
@@ -159,7 +168,7 @@ def _conv(nd: int):  # type: ignore[no-untyped-def]
     return rule
 
 
-def _pool(name: str, node: Any, x: Shape) -> Shape:
+def pool(name: str, node: Any, x: Shape) -> Shape:
     if len(x) != 3:
         raise ShapeError(f"{name}: input must be (C, H, W) (got shape {x})")
     out, _ = conv_output(x[1:], pair_ints(node.kernel_size, 2), node.stride, node.padding, 1)
@@ -177,68 +186,17 @@ def flatten_dims(node: Any, ndim: int) -> tuple[int, int]:
     return max(first, 0), min(last, ndim - 1)
 
 
-def _flatten(name: str, node: Any, x: Shape) -> Shape:
+def flatten(name: str, node: Any, x: Shape) -> Shape:
     first, last = flatten_dims(node, len(x))
     if first > last:
         return x
     return (*x[:first], int(np.prod(x[first : last + 1], dtype=np.int64)), *x[last + 1 :])
 
 
-def _identity(name: str, node: Any, x: Shape) -> Shape:
+def identity(name: str, node: Any, x: Shape) -> Shape:
     return x
-
-
-_Rule = Any
-SHAPE_RULES: dict[str, _Rule] = {
-    "Input": _identity,
-    "Output": _identity,
-    "Affine": _dense,
-    "Linear": _dense,
-    "Scale": _elementwise(("scale",)),
-    "Conv1d": _conv(1),
-    "Conv2d": _conv(2),
-    "SumPool2d": _pool,
-    "AvgPool2d": _pool,
-    "Flatten": _flatten,
-    "Delay": _elementwise(("delay",)),
-    "Threshold": _elementwise(("threshold",)),
-    "I": _elementwise(("r",)),
-    "IF": _elementwise(("r", "v_threshold", "v_reset")),
-    "LI": _elementwise(("tau", "r", "v_leak")),
-    "LIF": _elementwise(("tau", "r", "v_leak", "v_threshold", "v_reset")),
-    "CubaLI": _elementwise(("tau_syn", "tau_mem", "r", "v_leak", "w_in")),
-    "CubaLIF": _elementwise(("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in")),
-}
-
-#: Node types spikeport understands (nested ``NIRGraph`` is flattened away).
-SUPPORTED_TYPES: tuple[str, ...] = (*SHAPE_RULES, "NIRGraph")
 
 
 def check_fits(name: str, want: Shape, got: Shape, src: str) -> None:
     if int(np.prod(want, dtype=np.int64)) != int(np.prod(got, dtype=np.int64)):
         raise ShapeError(f"{name}: input from {src} has shape {got}, expected {want}")
-
-
-def node_shapes(name: str, node: Any, incoming: list[Shape]) -> tuple[Shape, Shape]:
-    """(input shape, output shape) of ``node`` fed by edges of shapes ``incoming``."""
-    kind = type(node).__name__
-    if kind == "Input":
-        declared = _declared(node, "input_type")
-        if declared is None:
-            raise ShapeError(f"{name}: nir.Input has no input_type shape")
-        if incoming:
-            raise GraphError(f"{name}: an Input node cannot have incoming edges")
-        return declared, declared
-    if incoming:
-        x = incoming[0]
-        for other in incoming[1:]:
-            check_fits(name, x, other, "a second edge")
-    else:
-        declared = _declared(node, "input_type")
-        if declared is None:
-            raise ShapeError(f"{name}: has no incoming edge and no declared input_type")
-        x = declared
-    out = SHAPE_RULES[kind](name, node, x)
-    if kind in ("Conv1d", "Conv2d"):
-        x = _conv_in(name, node, x, 1 if kind == "Conv1d" else 2)
-    return x, out

@@ -127,12 +127,17 @@ class LIF(_Neuron):
         threshold: float = 1.0,
         v_reset: float = 0.0,
         slope: float = 25.0,
+        sparse_grad: float | None = None,
     ) -> None:
         super().__init__(shape, threshold=threshold, v_reset=v_reset, slope=slope)
         b = _as64(np.asarray(beta, np.float32), self.shape)
         if np.any((b <= 0) | (b >= 1)):
             raise field_error("LIF", "beta", "must lie in (0, 1)", beta)
         self.beta = b
+        if sparse_grad is not None and not float(sparse_grad) >= 0:
+            raise field_error("LIF", "sparse_grad", "must be >= 0 (or None for dense)", sparse_grad)
+        #: B_th of the sparse backward (:mod:`.sparse_grad`; needs an ``nn.Linear`` just before); None: dense
+        self.sparse_grad = None if sparse_grad is None else float(sparse_grad)
 
     def tau(self, dt: float) -> np.ndarray:
         return dt / (1.0 - self.beta)
@@ -206,6 +211,10 @@ class SNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim < 3:
             raise field_error("SNN", "input", "must have shape (B, T, ...)", tuple(x.shape))
+        if any(getattr(layer, "sparse_grad", None) is not None for layer in self.layers):
+            from spikeport.quantize.training.sparse_grad import forward_layerwise
+
+            return forward_layerwise(self, x)
         self.reset_state()
         outs: list[torch.Tensor] = []
         traces: dict[str, list[torch.Tensor]] = {}

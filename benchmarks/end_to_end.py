@@ -1,0 +1,102 @@
+"""End-to-end throughput of ``spikeport run`` against bare Lava; prints one JSON object.
+
+Network 700 -> 256 -> 256 -> 20 LIF of ``benchmarks/emulator_vs_lava.py`` saved as HDF5, Bernoulli(0.1)
+input saved as ``.npy``. For batch 1 and ``--batch`` (default 64), ``--steps`` steps (default 2050):
+
+- ``cli_s``: wall time of the whole ``spikeport run NET.h5 --input X.npy -o OUT --pad 0 --format F``
+  process (interpreter start, imports, reading, the run, writing the output), best of ``--repeats``,
+  after one untimed call that fills numba's cache; one row per format of ``--formats`` (default ``npz``,
+  uncompressed) and batch;
+- ``engine_s``: the in-process ``sp.run`` of the same input (the engine alone), for the breakdown;
+- ``vs_lava``: sample-steps/s end to end over Lava's unprobed steps/s at batch 1 (Lava has no batch),
+  measured in the same run (``--lava-steps-per-s`` skips Lava and uses the given rate);
+- ``equal``: every array of ``OUT`` (read back with ``load_result``) equals the in-process run's
+  (spikes recorded).
+
+Usage: ``python benchmarks/end_to_end.py [--steps 2050] [--batch 64] [--repeats 2]
+[--formats npz,npz-compressed,h5,npy-dir]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import spikeport as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from emulator_vs_lava import SIZES, build_net, lava_unprobed_steps_per_s
+
+SPIKEPORT = str(Path(sys.executable).with_name("spikeport"))
+
+
+def _cli(net_path: Path, x_path: Path, out: Path, fmt: str) -> float:
+    cmd = [SPIKEPORT, "run", str(net_path), "--input", str(x_path), "-o", str(out), "--pad", "0"]
+    cmd += ["--format", fmt]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def _one_batch(net: Any, x: np.ndarray, folder: Path, repeats: int, fmt: str) -> dict[str, Any]:
+    from spikeport.emulator.result import load_result
+
+    net_path, x_path, out = folder / "net.h5", folder / f"x{x.shape[0]}.npy", folder / f"out.{fmt}"
+    np.save(x_path, x)
+    _cli(net_path, x_path, out, fmt)  # numba cache, page cache
+    cli_s = min(_cli(net_path, x_path, out, fmt) for _ in range(repeats))
+    sp.run(net, x[:, :5])  # numba cache load, plans: not part of the engine's time
+    t0 = time.perf_counter()
+    ref = sp.run(net, x)
+    engine_s = time.perf_counter() - t0
+    got = load_result(out)
+    equal = sorted(got.outputs) == sorted(ref.outputs)
+    equal = equal and all(np.array_equal(got[k], ref[k]) for k in ref.outputs)
+    samples = x.shape[0] * x.shape[1]
+    return {"batch": int(x.shape[0]), "steps": int(x.shape[1]), "format": fmt, "cli_s": round(cli_s, 3),
+            "engine_s": round(engine_s, 3), "cli_sample_steps_per_s": round(samples / cli_s, 1),
+            "equal": bool(equal)}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=2050)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument(
+        "--formats",
+        default="npz",
+        help="comma-separated --format values to time (npz, npz-compressed, h5, npy-dir; default npz)",
+    )
+    ap.add_argument("--lava-steps-per-s", type=float, default=0.0, help="skip Lava; use this rate")
+    args = ap.parse_args()
+    net = build_net()
+    rng = np.random.default_rng(1)
+    xb = (rng.random((args.batch, args.steps, SIZES[0])) < 0.1).astype(np.int8)
+    out: dict[str, Any] = {"network": "-".join(map(str, SIZES))}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        sp.save_network(folder / "net.h5", net)
+        rows = [
+            _one_batch(net, xs, folder, args.repeats, fmt)
+            for fmt in args.formats.split(",")
+            for xs in (xb[:1], xb)
+        ]
+    lava = args.lava_steps_per_s or lava_unprobed_steps_per_s(net, xb[:1], args.steps)
+    out["lava_steps_per_s"] = round(lava, 1)
+    out["lava_measured"] = not args.lava_steps_per_s
+    for row in rows:
+        row["vs_lava"] = round(row["cli_sample_steps_per_s"] / lava, 1)
+    out["runs"] = rows
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
