@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from spikeport.emulator.network import Network as Network
     from spikeport.emulator.network import SigmaDeltaGroup as SigmaDeltaGroup
     from spikeport.emulator.network import TernaryLIFGroup as TernaryLIFGroup
+    from spikeport.emulator.psn import PSNGroup as PSNGroup
     from spikeport.emulator.result import RunResult as RunResult
     from spikeport.nir.io import NIRFileError as NIRFileError
     from spikeport.nir.io import NIRRepairWarning as NIRRepairWarning
@@ -91,6 +92,7 @@ _LAZY: dict[str, str] = {
     "LIFGroup": "spikeport.emulator.network:LIFGroup",
     "TernaryLIFGroup": "spikeport.emulator.network:TernaryLIFGroup",
     "SigmaDeltaGroup": "spikeport.emulator.network:SigmaDeltaGroup",
+    "PSNGroup": "spikeport.emulator.psn:PSNGroup",
     "Connection": "spikeport.emulator.network:Connection",
     "load_network": "spikeport.emulator.io:load_network",
     "read_netx": "spikeport.netx.read:read_netx",

@@ -181,15 +181,18 @@ def energy(
     result: RunResult | None = None,
     *,
     profiles: Sequence[str | Path | EnergyProfile] | None = None,
+    chip: str | None = None,
 ) -> EnergyReport:
     """SynOps, NeuroBench ops and energy per inference of ``net`` on ``inputs`` under each profile.
 
     ``inputs`` are the integer inputs of :func:`spikeport.encode_inputs`; ``result`` a run of ``net`` on them
     that recorded every group's spikes (``v`` and ``u`` make the count of active updates exact). Without
-    ``result`` the emulator runs first, recording all three. Print the report with ``sp.format_energy(rep)``.
+    ``result`` the emulator runs first, recording all three. ``chip`` (``"loihi1"``/``"loihi2"``) counts
+    messages on that chip's core placement. Print the report with ``sp.format_energy(rep)``.
     """
     from spikeport.report.energy import DEFAULT_PROFILES, report_from_run
 
     if result is None:
         result = _emulator(net, inputs, record=("spikes", "v", "u"))
-    return report_from_run(net, inputs, result, profiles=DEFAULT_PROFILES if profiles is None else profiles)
+    profs = DEFAULT_PROFILES if profiles is None else profiles
+    return report_from_run(net, inputs, result, profiles=profs, chip=chip)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from spikeport.emulator.network import Network as Network
     from spikeport.emulator.network import SigmaDeltaGroup as SigmaDeltaGroup
     from spikeport.emulator.network import TernaryLIFGroup as TernaryLIFGroup
+    from spikeport.emulator.psn import PSNGroup as PSNGroup
 
 #: public name -> "module:attribute", imported on first use (numba, nir and torch load only when used)
 _LAZY: dict[str, str] = {
@@ -43,6 +44,7 @@ _LAZY: dict[str, str] = {
     "Network": "spikeport.emulator.network:Network",
     "SigmaDeltaGroup": "spikeport.emulator.network:SigmaDeltaGroup",
     "TernaryLIFGroup": "spikeport.emulator.network:TernaryLIFGroup",
+    "PSNGroup": "spikeport.emulator.psn:PSNGroup",
 }
 
 __all__ = sorted(_LAZY)

@@ -194,13 +194,15 @@ def test_python_dash_m_runs_the_command(files: dict[str, Path]) -> None:
 
 
 def test_nir_model_runs_the_float_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Input -> Affine(2 I) -> IF(theta 1): v = 2 > 1 at the input's own step (no Dense delay), then 0."""
+    """Input -> Affine(2 I) -> IF(theta 1): v = 2 > 1 at the input's own step (no Dense delay), then 0.
+    The file stores 'nir' (without it, IF with r == 1 suggests Sinabs' multi-spike convention)."""
     import nir
     from spikeport.nir.io import write_nir
+    from spikeport.quantize.semantics import semantics
 
     affine = nir.Affine(weight=2 * np.eye(2, dtype=np.float32), bias=np.zeros(2, np.float32))
     neuron = nir.IF(r=np.ones(2, np.float32), v_threshold=np.ones(2, np.float32))
-    write_nir(tmp_path / "m.nir", nir.NIRGraph.from_list(affine, neuron))
+    write_nir(tmp_path / "m.nir", nir.NIRGraph.from_list(affine, neuron), semantics("nir"))
     x = np.zeros((1, 5, 2))
     x[0, 1, 0] = 1
     np.save(tmp_path / "x.npy", x)

@@ -66,7 +66,16 @@ def test_02_quantize_and_compare(tmp_path: Path) -> None:
     for mode in ("fixed", "shift"):  # one JSON object per report, not a JSON string inside JSON
         rep = json.loads((tmp_path / f"quantization_{mode}.json").read_text())
         assert isinstance(rep, dict), type(rep)
-        assert set(rep) == {"mode", "weight_bits", "target", "semantics", "groups", "connections", "warnings"}
+        assert set(rep) == {
+            "mode",
+            "weight_bits",
+            "target",
+            "semantics",
+            "groups",
+            "connections",
+            "warnings",
+            "choices",
+        }
         assert (
             rep["mode"] == mode and rep["weight_bits"] == 8 and rep["semantics"]["convention"] == "snntorch"
         )

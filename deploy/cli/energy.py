@@ -3,7 +3,8 @@
 Runs the network in the emulator (fixed point, recording spikes, v and u so the active-update count is
 exact; ``--cluster local[:N]|tcp://HOST:PORT`` splits the batch over Dask workers), then prints a
 per-layer table, totals per inference and the comparison across energy profiles (built-in names or
-user TOML/JSON files), or the same as JSON; ``--plot`` writes a bar chart.
+user TOML/JSON files), or the same as JSON; ``--plot`` writes a bar chart. ``--chip loihi1|loihi2``
+counts messages (one per spike and destination core) on that chip's placement.
 ``X.npy`` holds (T, n) or (B, T, n) input spikes for a single-input network; an ``.npz`` maps each
 input group name to its array.
 """
@@ -32,6 +33,12 @@ def _configure(p: argparse.ArgumentParser) -> None:
         "--baseline", default="ann-fp32", help="ANN profile for the dense baseline (default ann-fp32)"
     )
     p.add_argument("--float", action="store_true", help="run the float twin instead of fixed point")
+    p.add_argument(
+        "--chip",
+        choices=("loihi1", "loihi2"),
+        default=None,
+        help="count messages on this chip's core placement (default: ceil(n / neurons_per_core) cores per group)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--plot",
@@ -91,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     with cluster_client(args) as client:
         result = run_net(net, x, record=record, mode=mode, **run_options(args, client))
     profiles = args.profile or list(builtin_profiles())
-    rep = report_from_run(net, x, result, profiles=profiles, baseline=args.baseline)
+    rep = report_from_run(net, x, result, profiles=profiles, baseline=args.baseline, chip=args.chip)
     if plot:
         plot_png(rep, plot)
     if args.json:

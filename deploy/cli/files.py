@@ -211,3 +211,41 @@ def load_model(path: str, *, option: str = "MODEL") -> Any:
     if not Path(path).is_file():
         raise ValidationError(f"{option}: no such file (got {path!r})")
     return read_nir(path)
+
+
+def model_semantics(args: Any, graph: Any, stored: Any) -> tuple[Any, dict[str, str]]:
+    """The Semantics a command runs a NIR model under, and where they came from.
+
+    ``--semantics NAME`` wins (source ``given``); without it the file's stored semantics (``stored``),
+    else :func:`spikeport.nir.io.suggest_convention` (``suggested``), with any per-field option applied
+    on top. The second value is ``{"source", "convention", "reason"}``, for the metadata and for
+    :func:`semantics_line`.
+    """
+    from spikeport.nir.semantics_args import semantics_from_args
+    from spikeport.quantize.semantics import semantics
+
+    if getattr(args, "semantics", None):
+        sem = semantics_from_args(args) or semantics(args.semantics)
+        return sem, {"source": "given", "convention": sem.convention, "reason": "--semantics"}
+    if stored is not None:
+        why = "stored in the file's metadata (spikeport.semantics)"
+        return semantics_from_args(args, default=stored), {
+            "source": "stored", "convention": stored.convention, "reason": why,
+        }  # fmt: skip
+    from spikeport.nir.io import suggest_convention
+
+    name, why = suggest_convention(graph)
+    sem = semantics_from_args(args, default=semantics(name)) or semantics(name)
+    return sem, {"source": "suggested", "convention": name, "reason": why}
+
+
+def semantics_line(origin: dict[str, str], args: Any) -> str | None:
+    """The one stderr line naming the semantics used and why (``None`` when ``--semantics`` was given)."""
+    from spikeport.nir.semantics_args import FIELDS
+
+    if origin["source"] == "given":
+        return None
+    label = "stored in the file" if origin["source"] == "stored" else f"suggested: {origin['reason']}"
+    over = [f"--{k.replace('_', '-')}" for k in FIELDS if getattr(args, k, None) is not None]
+    extra = f"; with {' '.join(over)}" if over else ""
+    return f"semantics: {origin['convention']} ({label}{extra}; override with --semantics)"

@@ -36,29 +36,41 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 @command("quantize", help="quantize a NIR model to the Loihi-style integer network", configure=_configure)
 def run(args: argparse.Namespace) -> int:
-    from spikeport.cli.files import check_outputs, float_inputs, load_model, read_arrays
-    from spikeport.nir.semantics_args import semantics_from_args
+    from spikeport.cli.files import (
+        check_outputs,
+        float_inputs,
+        load_model,
+        model_semantics,
+        read_arrays,
+        semantics_line,
+    )
+    from spikeport.emulator.errors import UnsupportedError
     from spikeport.quantize.quantize_nir import quantize
 
     check_outputs({"--output": args.output, "--json": args.json}, [args.model, args.calibrate])
     graph, stored = load_model(args.model)
-    sem = semantics_from_args(args, stored)
+    sem, origin = model_semantics(args, graph, stored)
     cal = None
     if args.calibrate:
         data = read_arrays(args.calibrate, option="--calibrate", time_first=args.time_first)
         cal = float_inputs(graph, data, path=args.calibrate, require_all=False)
-    net, report = quantize(
-        graph, sem if sem is not None else "nir",  # type: ignore[arg-type]
-        weight_bits=args.weight_bits, mode=args.mode, calibration=cal, target=args.target,
-        shift_decays=args.shift_decays, margin=args.margin,
-    )  # fmt: skip
+    try:
+        net, report = quantize(
+            graph, sem,
+            weight_bits=args.weight_bits, mode=args.mode, calibration=cal, target=args.target,
+            shift_decays=args.shift_decays, margin=args.margin,
+        )  # fmt: skip
+    except UnsupportedError as exc:  # a refusal names the convention it came from, when not given
+        line = semantics_line(origin, args)
+        raise UnsupportedError(f"{exc} [{line}]" if line else str(exc)) from None
     net = type(net)(
         inputs=net.inputs, groups=net.groups, connections=net.connections,
-        metadata={**net.metadata, "source_file": str(args.model)},
+        metadata={**net.metadata, "source_file": str(args.model), "semantics_source": origin},
     )  # fmt: skip
     _write(args, net, report)
-    if sem is None:  # said once it worked: an error stays the only line on stderr
-        print("spikeport quantize: no semantics stored or given; used the 'nir' convention", file=sys.stderr)
+    line = semantics_line(origin, args)
+    if line:  # said once it worked: an error stays the only line on stderr
+        print(f"spikeport quantize: {line}", file=sys.stderr)
     if args.json == "-":
         print(report.to_json(indent=2))
     else:

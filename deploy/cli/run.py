@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from spikeport.cli.main import command
 from spikeport.emulator.errors import UnsupportedError, ValidationError
-from spikeport.nir.semantics_args import add_semantics_args, semantics_from_args
+from spikeport.nir.semantics_args import add_semantics_args
 
 if TYPE_CHECKING:
     from spikeport.emulator.network import Network
@@ -276,13 +276,15 @@ def _run_nir_model(args: argparse.Namespace, record: list[str]) -> tuple[RunResu
             f"{args.net}: a .nir model runs the float reference only "
             "(no --backend/--float/--cluster/--device)"
         )
-    from spikeport.cli.files import float_inputs, load_model
+    from spikeport.cli.files import float_inputs, load_model, model_semantics
     from spikeport.reference.run import run_nir
 
     graph, stored = load_model(args.net, option="NET")
+    sem, origin = model_semantics(args, graph, stored)
     xs = float_inputs(graph, load_inputs(args.input, time_first=args.time_first), path=args.input)
-    result = run_nir(graph, xs, semantics_from_args(args, default=stored), record=record)
-    return result, {"lag": {}, "pad": 0, "aligned": True, "timing": "float reference: no lag"}
+    result = run_nir(graph, xs, sem, record=record)
+    extra = {"semantics_source": origin, "lag": {}, "pad": 0, "aligned": True}
+    return result, {**extra, "timing": "float reference: no lag"}
 
 
 def spike_counts(result: RunResult) -> dict[str, int]:
@@ -307,7 +309,14 @@ def run_summary(result: RunResult, args: argparse.Namespace) -> dict[str, Any]:
         "pad": int(result.metadata.get("pad", 0)),
         "arrays": len(result.outputs),
         "spikes": spike_counts(result),
+        **_semantics_summary(result),
     }
+
+
+def _semantics_summary(result: RunResult) -> dict[str, Any]:
+    """A NIR model's run: the convention it ran under and where it came from (stored, suggested, given)."""
+    origin = result.metadata.get("semantics_source")
+    return {"semantics": origin} if origin else {}
 
 
 def _finish(result: RunResult, extra: dict[str, Any], args: argparse.Namespace) -> RunResult:
@@ -349,6 +358,18 @@ def check_output(args: argparse.Namespace) -> None:
             raise ValidationError(f"--output.path: must not hold the inputs (got {args.output!r})")
 
 
+def _say_semantics(result: RunResult, args: argparse.Namespace) -> None:
+    """The one stderr line naming a NIR model's semantics (said once the run worked)."""
+    import sys
+
+    from spikeport.cli.files import semantics_line
+
+    origin = result.metadata.get("semantics_source")
+    line = semantics_line(origin, args) if origin else None
+    if line:
+        print(f"spikeport run: {line}", file=sys.stderr)
+
+
 @command(
     "run",
     help="run a network (emulator or Lava) or a NIR model and save the recorded arrays",
@@ -365,6 +386,7 @@ def run(args: argparse.Namespace) -> int:
     result, extra = runner(args, record)
     result = _finish(result, extra, args)
     result.save(args.output, format=args.format, obj="--output", dtypes=spike_dtypes(result))
+    _say_semantics(result, args)
     summary = run_summary(result, args)
     if args.json:
         print(json.dumps(summary))

@@ -17,6 +17,11 @@ Mapping (one Lava process per record):
   (``delays`` set), with weight_exp, num_weight_bits and num_message_bits passed on.
 - LIFGroup -> ``LIF`` (``LIFReset`` when reset_interval > 0); TernaryLIFGroup -> ``TernaryLIF``;
   SigmaDeltaGroup -> ``SigmaDelta``. Several connections into one group are summed by Lava's InPort.
+- PSNGroup -> delayed ``DelayDense`` taps into a memoryless ``LIF`` under the group's name
+  (:func:`~spikeport.lava.psn_lowering.lower_psn`, applied by :func:`run_lava`; where that mapping is
+  not provably exact it refuses, naming what Lava lacks). Of the PSN's variables Lava records
+  ``spikes`` and ``h`` (the LIF's summed tap input ``a_in``, equal to ``H`` because the lowering
+  proves ``|H| < 2**17``); ``a_in`` (the PSN's own input), ``shifts`` and ``adds`` are not available.
 - recorded variables -> one :mod:`~spikeport.lava.recorder` process for the whole run, which
   reads Vars and OutPorts exactly as Lava's ``Monitor`` does (one Monitor per variable would cost one
   OS process each). ``spikes`` is the ``s_out`` port; ``u``/``v`` and the sigma-delta
@@ -43,8 +48,10 @@ from spikeport.emulator.network import (
     SigmaDeltaGroup,
     TernaryLIFGroup,
 )
+from spikeport.emulator.psn import PSNGroup
 from spikeport.emulator.result import RunResult
 from spikeport.lava.process_graph import INT32, LAVA_NAMES, lava_modules, run_samples
+from spikeport.lava.psn_lowering import lower_psn
 
 # ---------------------------------------------------------------- what Lava cannot run
 
@@ -111,16 +118,26 @@ def normalize_inputs(net: Network, inputs: Any) -> dict[str, np.ndarray]:
     return {k: x.astype(np.int64) for k, x in xs.items()}
 
 
+#: PSN variable -> the variable of its lowered memoryless LIF that holds it on Lava
+PSN_ON_LAVA: dict[str, str] = {"spikes": "spikes", "h": "a_in"}
+
+
+def _lava_names(g: Any) -> dict[str, Any]:
+    return PSN_ON_LAVA if isinstance(g, PSNGroup) else LAVA_NAMES.get(type(g), {})
+
+
 def resolve_record(net: Network, record: Sequence[str]) -> list[tuple[str, str]]:
     """``(group, variable)`` pairs: an entry ``"var"`` selects every neuron group that has it,
-    ``"group/var"`` one group."""
+    ``"group/var"`` one group. PSN groups offer :data:`PSN_ON_LAVA`'s variables."""
     pairs: list[tuple[str, str]] = []
     for entry in record:
         group, _, var = entry.rpartition("/")
         chosen = [g for g in net.groups if (not group or g.name == group)]
         if group and not chosen:
             raise field_error("record", entry, "no neuron group of that name", group)
-        have = [g for g in chosen if var in LAVA_NAMES.get(type(g), {})]
+        have = [g for g in chosen if var in _lava_names(g)]
+        if not have and group and isinstance(chosen[0], PSNGroup):
+            raise field_error("record", entry, f"a PSN group on Lava records only {sorted(PSN_ON_LAVA)}", var)
         if not have:
             raise field_error("record", entry, "no selected group has this variable", var)
         pairs += [(g.name, var) for g in have if (g.name, var) not in pairs]
@@ -174,6 +191,15 @@ def _emulator_dtypes(net: Network, outputs: dict[str, np.ndarray]) -> dict[str, 
     }
 
 
+def _psn_pairs(net: Network, pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """``pairs`` in the variables of the lowered PSN groups (:data:`PSN_ON_LAVA`), and lowered output
+    key -> the PSN's output key."""
+    psn = {g.name for g in net.groups if isinstance(g, PSNGroup)}
+    lowered = [(g, PSN_ON_LAVA[v] if g in psn else v) for g, v in pairs]
+    rename = {f"{g}/{lv}": f"{g}/{v}" for (g, v), (_, lv) in zip(pairs, lowered, strict=True) if g in psn}
+    return lowered, rename
+
+
 def run_lava(
     net: Network,
     inputs: Any,
@@ -185,15 +211,21 @@ def run_lava(
     isolate: bool = True,
 ) -> RunResult:
     """Run ``net`` on Lava fixed_pt; outputs ``"<group>/<variable>"`` -> (B, T, n), in the emulator's
-    dtypes (int8 LIF spikes, int32 otherwise).
+    dtypes (int8 LIF and PSN spikes, int32 otherwise).
+
+    PSN groups are lowered first (:func:`~spikeport.lava.psn_lowering.lower_psn`; it raises
+    :class:`UnsupportedError` where the mapping is not exact) and keep their names: they record
+    ``spikes`` and ``h`` only (:data:`PSN_ON_LAVA`), equal to the emulator's.
 
     Up to ``max_pack`` samples share one Lava run, side by side (see :func:`pack_size`);
     ``max_pack=1`` runs sample by sample. ``isolate`` (default) runs Lava in a watched child process
     group (:mod:`spikeport.lava.isolation`): a Lava process that dies, a run that passes ``timeout``
     seconds (None: no limit) or Ctrl-C ends the run with everything it started."""
-    check_supported(net)
-    xs = normalize_inputs(net, inputs)
-    pairs = resolve_record(net, record)
+    low = lower_psn(net) if any(isinstance(g, PSNGroup) for g in net.groups) else net
+    check_supported(low)
+    xs = normalize_inputs(low, inputs)
+    pairs, rename = _psn_pairs(net, resolve_record(net, record))
+    net = low
     batch, steps = next(iter(xs.values())).shape[:2]
     size = pack_size(net, batch, max_pack)
     if isolate:
@@ -204,4 +236,5 @@ def run_lava(
         outputs = _run_chunks(net, xs, pairs, size, progress)
     meta = {"backend": "lava", "lava_tag": "fixed_pt", "batch": int(batch), "steps": int(steps), "pack": size}
     meta.update(net.metadata)
-    return RunResult(outputs=_emulator_dtypes(net, outputs), metadata=meta)
+    typed = _emulator_dtypes(net, outputs)
+    return RunResult(outputs={rename.get(k, k): v for k, v in typed.items()}, metadata=meta)

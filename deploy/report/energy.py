@@ -10,12 +10,18 @@ A float NIR run is counted against the quantized network's topology: its ``"<nod
 matched to the groups of the same name (``names`` maps other node names), so float and quantized
 activity are compared on the same synapses. Without recorded states the active-update rule falls back
 to input and bias (``active_rule="input"``, see :mod:`spikeport.emulator.energy.synops`).
+
+Messages (one per spike and destination core) assume by default each group alone on
+``ceil(n / neurons_per_core)`` cores (each profile's ``neurons_per_core``); ``chip="loihi1"|"loihi2"``
+counts them on that chip's placement instead (:func:`spikeport.chip.resource_map.placement`: groups cut
+by neurons, input axons and synaptic memory), for every profile. ``EnergyReport.mapping`` (and the JSON's
+``"mapping"``) says which was used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +54,10 @@ DEFAULT_PROFILES: tuple[str, ...] = (
     "ann-int8",
 )
 ANN_BASELINE = "ann-fp32"
+DEFAULT_MAPPING: Mapping[str, Any] = {
+    "chip": None,
+    "rule": "each group alone on ceil(n / neurons_per_core) cores (the profile's neurons_per_core)",
+}
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -58,6 +68,8 @@ class EnergyReport:
     baseline: EnergyProfile
     ann_dense_pj: np.ndarray
     source: str
+    #: how messages were counted: ``{"chip": None, "rule": ...}`` or ``{"chip": name, "cores": k, ...}``
+    mapping: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_MAPPING))
 
 
 def _profiles(profiles: Sequence[str | Path | EnergyProfile]) -> list[EnergyProfile]:
@@ -70,6 +82,21 @@ def _inputs(net: Network, inputs: Any) -> dict[str, np.ndarray]:
     return network_inputs(net, inputs, caller="energy_report", mode="float", cast=False)
 
 
+def chip_destinations(net: Network, chip: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Per group (inputs included), destination cores per neuron on ``chip``'s placement, and the
+    report's ``mapping`` record (chip, cores used, rule)."""
+    from spikeport.chip.resource_map import destination_cores, placement
+
+    place = placement(net, chip)
+    dests = {g.name: destination_cores(net, g.name, place) for g in (*net.inputs, *net.groups)}
+    mapping = {
+        "chip": chip,
+        "cores": sum(len(s) for s in place.values()),
+        "rule": f"{chip} placement (spikeport.chip.resource_map): groups cut by neurons, axons and memory",
+    }
+    return dests, mapping
+
+
 def energy_report(
     net: Network,
     spikes: Mapping[str, np.ndarray],
@@ -78,16 +105,22 @@ def energy_report(
     profiles: Sequence[str | Path | EnergyProfile] = DEFAULT_PROFILES,
     baseline: str | Path | EnergyProfile = ANN_BASELINE,
     source: str = "emulator",
+    chip: str | None = None,
 ) -> EnergyReport:
-    """Count ``spikes[group]`` (B, T, n; inputs included) and estimate energy under each profile."""
+    """Count ``spikes[group]`` (B, T, n; inputs included) and estimate energy under each profile.
+
+    ``chip`` (``"loihi1"``/``"loihi2"``): count messages on that chip's placement for every profile
+    (module docstring); default: ``ceil(n / neurons_per_core)`` cores per group."""
     activity = activity_from_spikes(net, spikes, states=states)
     profs = _profiles(profiles)
     base = _profiles([baseline])[0]
+    dests, mapping = chip_destinations(net, chip) if chip is not None else (None, dict(DEFAULT_MAPPING))
     cache: dict[int, SynOpsCounts] = {}
 
     def counts_for(npc: int) -> SynOpsCounts:
+        npc = NEURONS_PER_CORE if dests is not None else npc  # the placement makes npc moot
         if npc not in cache:
-            cache[npc] = count_synops(net, activity, neurons_per_core=npc)
+            cache[npc] = count_synops(net, activity, neurons_per_core=npc, destinations=dests)
         return cache[npc]
 
     ops = neurobench_ops(net, spikes)
@@ -99,12 +132,14 @@ def energy_report(
         baseline=base,
         ann_dense_pj=ann_dense_energy(ops, base),
         source=source,
+        mapping=mapping,
     )
 
 
 def report_from_run(net: Network, inputs: Any, result: RunResult, **kw: Any) -> EnergyReport:
     """Report of an emulator (or Lava) run: ``result`` must hold ``"<group>/spikes"`` for every group;
-    recorded ``v``/``u`` make the active-update count exact."""
+    recorded ``v``/``u`` make the active-update count exact. ``kw`` go to :func:`energy_report`
+    (``profiles``, ``baseline``, ``chip``, ...)."""
     spikes: dict[str, np.ndarray] = dict(_inputs(net, inputs))
     for g in net.groups:
         key = f"{g.name}/spikes"
@@ -203,6 +238,7 @@ def to_json(rep: EnergyReport) -> dict[str, Any]:
         "batch": c.batch,
         "steps": c.steps,
         "active_rule": c.active_rule,
+        "mapping": dict(rep.mapping),
         "groups": _group_rows(c),
         "connections": _connection_rows(c),
         "totals": {
@@ -259,6 +295,13 @@ def headline(j: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _mapping_line(m: Mapping[str, Any]) -> str:
+    """How messages were counted, one line."""
+    if m.get("chip") is None:
+        return f"messages: {m['rule']}"
+    return f"messages: on the {m['chip']} placement ({m['cores']} cores)"
+
+
 def _fmt_pj(pj: float) -> str:
     for unit, scale in (("uJ", 1e6), ("nJ", 1e3)):
         if abs(pj) >= scale:
@@ -277,6 +320,7 @@ def format_text(rep: EnergyReport) -> str:
         act = "-" if g["input"] else f"{g['active_updates']:.1f}"
         ina = "-" if g["input"] else f"{g['inactive_updates']:.1f}"
         out.append(f"{g['group']:<12}{g['n']:>7}{g['spikes']:>11.1f}{g['messages']:>11.1f}{act:>12}{ina:>14}")
+    out.append(_mapping_line(j["mapping"]))
     out.append(
         f"{'connection':<12}{'src->dst':>16}{'synapses':>10}{'nonzero':>9}{'synops':>12}{'mult':>10}{'shift':>10}"
     )

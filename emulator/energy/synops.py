@@ -32,7 +32,9 @@ Definitions (per sample; a run of ``T`` steps; step ``t = i + 1`` for array inde
 - **input events** (``Activity.input_events``): neuron-steps with ``a_in != 0`` (the engine's counter).
 - **messages**: a spike of neuron ``j`` is sent once to each destination core that holds one of
   its nonzero synapses, with each neuron group placed alone on ``ceil(n / neurons_per_core)``
-  consecutive cores (a mapping-free placement; mesh hops are not modelled).
+  consecutive cores (a mapping-free placement; mesh hops are not modelled). ``count_synops`` takes
+  other per-neuron destination-core counts through ``destinations`` (e.g. those of a chip placement,
+  :func:`spikeport.chip.resource_map.destination_cores`).
 """
 
 from __future__ import annotations
@@ -285,10 +287,33 @@ def destination_cores(net: Network, source: str, neurons_per_core: int = NEURONS
     return total
 
 
+def _destinations(
+    net: Network, name: str, neurons_per_core: int, destinations: Mapping[str, np.ndarray] | None
+) -> np.ndarray:
+    """Destination cores per neuron of group ``name``: ``destinations[name]`` when given, else
+    :func:`destination_cores` with ``neurons_per_core``."""
+    if destinations is None or name not in destinations:
+        return destination_cores(net, name, neurons_per_core)
+    d = np.asarray(destinations[name])
+    n = int(net.group(name).n)
+    if d.shape != (n,) or d.dtype.kind not in "iu" or (d.size and int(d.min()) < 0):
+        raise field_error(
+            "count_synops", f"destinations[{name!r}]", f"must be {n} integers >= 0", (d.shape, str(d.dtype))
+        )
+    return d.astype(np.int64)
+
+
 def count_synops(
-    net: Network, activity: Activity, *, neurons_per_core: int = NEURONS_PER_CORE
+    net: Network,
+    activity: Activity,
+    *,
+    neurons_per_core: int = NEURONS_PER_CORE,
+    destinations: Mapping[str, np.ndarray] | None = None,
 ) -> SynOpsCounts:
-    """Per group and connection counts of a run (definitions in the module docstring)."""
+    """Per group and connection counts of a run (definitions in the module docstring).
+
+    ``destinations`` maps group name -> destination cores per neuron, (n,) integers (the cores one
+    spike is sent to); groups it lacks use ``ceil(n / neurons_per_core)`` cores per target group."""
     b, steps = activity.batch, activity.steps
     zeros = np.zeros(b, dtype=np.int64)
     conns = []
@@ -324,7 +349,7 @@ def count_synops(
                 n=int(g.n),
                 is_input=inp,
                 spikes=sent.sum(axis=1),
-                messages_out=sent @ destination_cores(net, g.name, neurons_per_core),
+                messages_out=sent @ _destinations(net, g.name, neurons_per_core, destinations),
                 input_events=zeros if inp else np.asarray(activity.input_events[g.name], dtype=np.int64),
                 updates=upd,
                 active_updates=act,

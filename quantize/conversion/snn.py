@@ -89,7 +89,11 @@ class ConvertedSNN(nn.Module):
     def semantics(self) -> Semantics:
         """The discretization this network runs under (dt = 1 step)."""
         return Semantics(
-            convention="conversion", dt=1.0, reset=self.reset, reset_timing="same_step", threshold=">"
+            convention="conversion",
+            dt=1.0,
+            reset="subtract" if self.reset == "subtract" else "zero",
+            reset_timing="same_step",
+            threshold=">",
         )
 
     def _spike(self, v: torch.Tensor, theta: torch.Tensor, last: torch.Tensor, t: int) -> torch.Tensor:
