@@ -43,6 +43,15 @@ SECTION_SETUP = {
     ),
     "Sigma-delta quantizer": "r = torch.rand(2, 20, 8)\n",
     "Hybrid spiking LMU": "x = np.random.default_rng(1).integers(0, 256, (4, 5, 5))\n",
+    "Training for the chip: conversion, fine-tuning on the integer model, sparse gradients": (
+        "from torch import nn\n"
+        "torch.manual_seed(0)\n"
+        "rng = np.random.default_rng(0)\n"
+        "x_cal = rng.random((64, 64)).astype(np.float32)\n"
+        "model = sp.SNN(nn.Linear(64, 32), sp.LIF(32, beta=0.9), nn.Linear(32, 10), sp.LIF(10, beta=0.9))\n"
+        "spikes = (rng.random((128, 16, 64)) < 0.2).astype(np.float32)\n"
+        "labels = rng.integers(0, 10, 128)\n"
+    ),
 }
 
 
