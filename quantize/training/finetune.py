@@ -6,6 +6,7 @@ API::
     net, twin, report = quantize_pair(graph, sem, mode="shift", calibration=x_cal)
     tuned, log = fine_tune(net, x_train, y_train, twin=twin)     # a Network: run it anywhere
     tuned, report, log = fine_tune_graph(graph, sem, x_train, y_train, mode="fixed", calibration=x_cal)
+    new_graph = finetuned_graph(graph, sem, tuned)   # .writeback: the float NIR graph, tuned weights
 
 Inputs ``x`` are the float inputs ``(N, T, n)`` that :func:`spikeport.quantize.encode_inputs` takes (they
 are encoded and padded by the deepest group's lag, as an emulator run of the network would be); the
