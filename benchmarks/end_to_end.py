@@ -11,7 +11,14 @@ input saved as ``.npy``. For batch 1 and ``--batch`` (default 64), ``--steps`` s
 - ``vs_lava``: sample-steps/s end to end over Lava's unprobed steps/s at batch 1 (Lava has no batch),
   measured in the same run (``--lava-steps-per-s`` skips Lava and uses the given rate);
 - ``equal``: every array of ``OUT`` (read back with ``load_result``) equals the in-process run's
-  (spikes recorded).
+  (spikes recorded);
+- ``breakdown`` (per batch): the stages of the CLI's work timed inside one fresh process, wall and CPU
+  seconds (imports of numpy, of the CLI, reading the network (h5py), reading and checking the input,
+  importing the engines (numba), the first call of the compiled loop (numba's cache load), the run,
+  writing the npz), best of ``--repeats``;
+- ``floor``: a bare interpreter (``python -c pass``) and ``python -c 'import numpy'``, best of 5, and
+  ``max_vs_lava_batch1``: Lava's time for the same steps over the numpy-import time, the ratio no
+  Python command can beat at batch 1.
 
 Usage: ``python benchmarks/end_to_end.py [--steps 2050] [--batch 64] [--repeats 2]
 [--formats npz,npz-compressed,h5,npy-dir]``.
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,6 +53,57 @@ def _cli(net_path: Path, x_path: Path, out: Path, fmt: str) -> float:
     return time.perf_counter() - t0
 
 
+_STAGES = """import json, sys, time
+marks = [("start", time.process_time(), time.perf_counter())]
+def mark(name):
+    marks.append((name, time.process_time(), time.perf_counter()))
+import numpy as np
+mark("import_numpy")
+import spikeport.cli.run
+mark("import_cli")
+from spikeport.cli.files import load_network, network_inputs, read_arrays
+net = load_network(sys.argv[1])
+mark("read_network")
+x = network_inputs(net, read_arrays(sys.argv[2]), path=sys.argv[2])
+mark("read_input")
+from spikeport.emulator.engines import dispatch
+mark("import_engines")
+dispatch.run(net, {k: v[:, :3] for k, v in x.items()}, record=["spikes"])
+mark("first_call")
+r = dispatch.run(net, x, record=["spikes"])
+mark("run")
+r.save(sys.argv[3], format="npz", dtypes={k: np.int32 for k in r.outputs})
+mark("write_npz")
+out = {n: {"wall_s": round(w - marks[i][2], 4), "cpu_s": round(c - marks[i][1], 4)}
+       for i, (n, c, w) in enumerate(marks[1:])}
+print(json.dumps(out))
+"""
+
+
+def _breakdown(net_path: Path, x_path: Path, out: Path, repeats: int) -> dict[str, Any]:
+    """The CLI's stages in one fresh process (``_STAGES``), per stage the best of ``repeats`` runs."""
+    runs = []
+    for _ in range(repeats):
+        cmd = [sys.executable, "-c", _STAGES, str(net_path), str(x_path), str(out)]
+        runs.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
+    best = {k: {f: min(r[k][f] for r in runs) for f in ("wall_s", "cpu_s")} for k in runs[0]}
+    best["total"] = {f: round(sum(v[f] for v in best.values()), 3) for f in ("wall_s", "cpu_s")}
+    return best
+
+
+def _floor() -> dict[str, float]:
+    """Best-of-5 wall time of a bare interpreter and of ``import numpy``."""
+    out = {}
+    for name, code in (("python_s", "pass"), ("import_numpy_s", "import numpy")):
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            best = min(best, time.perf_counter() - t0)
+        out[name] = round(best, 4)
+    return out
+
+
 def _one_batch(net: Any, x: np.ndarray, folder: Path, repeats: int, fmt: str) -> dict[str, Any]:
     from spikeport.emulator.result import load_result
 
@@ -60,9 +119,12 @@ def _one_batch(net: Any, x: np.ndarray, folder: Path, repeats: int, fmt: str) ->
     equal = sorted(got.outputs) == sorted(ref.outputs)
     equal = equal and all(np.array_equal(got[k], ref[k]) for k in ref.outputs)
     samples = x.shape[0] * x.shape[1]
-    return {"batch": int(x.shape[0]), "steps": int(x.shape[1]), "format": fmt, "cli_s": round(cli_s, 3),
-            "engine_s": round(engine_s, 3), "cli_sample_steps_per_s": round(samples / cli_s, 1),
-            "equal": bool(equal)}  # fmt: skip
+    row = {"batch": int(x.shape[0]), "steps": int(x.shape[1]), "format": fmt, "cli_s": round(cli_s, 3),
+           "engine_s": round(engine_s, 3), "cli_sample_steps_per_s": round(samples / cli_s, 1),
+           "equal": bool(equal)}  # fmt: skip
+    if fmt == "npz":
+        row["breakdown"] = _breakdown(net_path, x_path, folder / "stages.npz", repeats)
+    return row
 
 
 def main() -> None:
@@ -95,6 +157,10 @@ def main() -> None:
     for row in rows:
         row["vs_lava"] = round(row["cli_sample_steps_per_s"] / lava, 1)
     out["runs"] = rows
+    floor = _floor()
+    floor["max_vs_lava_batch1"] = round(args.steps / lava / floor["import_numpy_s"], 1)
+    out["floor"] = floor
+    out["load_avg"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(out, indent=2))
 
 

@@ -8,7 +8,10 @@ float64 reference run of the exported NIR graph), ``fixed`` and ``shift`` (what 
 emulator's accuracy after the exponent search and the fine-tuning), and as extra fields the untuned
 numbers (``*_untuned``: plain post-training quantization; ``*_search``: exponent/clipping chosen by
 output error; ``*_split``: weight splitting on top of the plain quantization, with its SynOps factor),
-the fine-tuning logs and timings. Accuracies are fractions in [0, 1].
+the fine-tuning logs and timings. Accuracies are fractions in [0, 1]. ``--rounding`` (default
+``min_drift``): the same pipeline (without splitting) with decays and biases rounded that way besides the
+default rounding, fields suffixed ``_<rounding>`` (``fixed_untuned_min_drift``, ``fixed_search_min_drift``,
+``fixed_min_drift`` after fine-tuning, ``fixed_drift_min_drift`` the decays chosen per group).
 
 Datasets: scikit-learn digits (the demo's model and training: 64-64-10 LIF, 16 Bernoulli steps) and
 MNIST from ``../shared/data/mnist`` (the official test set, split by seed into training and test
@@ -194,8 +197,13 @@ def float_accuracy(graph: Any, sem: Any, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(ref[f"{group}/spikes"].sum(1), axis=1) == y))
 
 
-def quantize_mode(task: dict[str, Any], graph: Any, sem: Any, mode: str, seed: int) -> dict[str, Any]:
-    """Plain PTQ, exponent search, weight splitting, and fine-tuning (on the searched network)."""
+def quantize_mode(
+    task: dict[str, Any], graph: Any, sem: Any, mode: str, seed: int, rounding: str | None = None
+) -> dict[str, Any]:
+    """Plain PTQ, exponent search, weight splitting, and fine-tuning (on the searched network).
+
+    ``rounding`` other than the default (decays and biases, :mod:`spikeport.quantize.drift`): the same
+    without weight splitting, every field suffixed ``_<rounding>`` (e.g. ``fixed_untuned_min_drift``)."""
     from spikeport.quantize.quantize_nir import encode_inputs, quantize_pair
     from spikeport.quantize.search import search_network
     from spikeport.quantize.training.finetune import FineTuneConfig, fine_tune, readout
@@ -203,26 +211,38 @@ def quantize_mode(task: dict[str, Any], graph: Any, sem: Any, mode: str, seed: i
 
     xt, yt = task["x_test"], task["y_test"]
     cal = task["x_train"][:256]
-    net, twin, _ = quantize_pair(graph, sem, mode=mode, calibration=cal)
-    out: dict[str, Any] = {f"{mode}_untuned": emulator_accuracy(net, xt, yt)}
+    sfx = "" if rounding is None else f"_{rounding}"
+    net, twin, report = quantize_pair(graph, sem, mode=mode, calibration=cal, rounding=rounding)
+    out: dict[str, Any] = {f"{mode}_untuned{sfx}": emulator_accuracy(net, xt, yt)}
+    out[f"{mode}_drift{sfx}"] = {
+        g.name: {
+            k: getattr(g.drift, k)
+            for k in ("dv", "dv_nearest", "dv_error", "dv_error_nearest", "bias_changed")
+        }
+        for g in report.groups
+        if g.drift is not None
+    }
     searched, infos = search_network(net, twin, calibration=encode_inputs(net, cal, pad=readout(net)[2]))
-    out[f"{mode}_search"] = emulator_accuracy(searched, xt, yt)
-    out[f"{mode}_search_exponents"] = {i.connection: [i.weight_exp_before, i.weight_exp_after] for i in infos}
-    split, sinfo = split_network(net, twin)
-    out[f"{mode}_split"] = emulator_accuracy(split, xt, yt)
-    out[f"{mode}_split_synops_factor"] = {i.connection: round(i.synops_factor, 3) for i in sinfo}
+    out[f"{mode}_search{sfx}"] = emulator_accuracy(searched, xt, yt)
+    if rounding is None:
+        out[f"{mode}_search_exponents"] = {
+            i.connection: [i.weight_exp_before, i.weight_exp_after] for i in infos
+        }
+        split, sinfo = split_network(net, twin)
+        out[f"{mode}_split"] = emulator_accuracy(split, xt, yt)
+        out[f"{mode}_split_synops_factor"] = {i.connection: round(i.synops_factor, 3) for i in sinfo}
     t0 = time.perf_counter()
     ft = task["fine_tune"]
     cfg = FineTuneConfig(epochs=ft["epochs"], seed=seed, validation=ft.get("validation", 0.0))
     x_ft, y_ft = task["x_train"][: ft["samples"]], task["y_train"][: ft["samples"]]
     tuned, log = fine_tune(searched, x_ft, y_ft, twin=twin, config=cfg)
-    out[f"{mode}_fine_tune"] = {**log.to_dict(), "seconds": round(time.perf_counter() - t0, 1)}
-    out[mode] = emulator_accuracy(tuned, xt, yt)
+    out[f"{mode}_fine_tune{sfx}"] = {**log.to_dict(), "seconds": round(time.perf_counter() - t0, 1)}
+    out[f"{mode}{sfx}"] = emulator_accuracy(tuned, xt, yt)
     out["_net"] = tuned
     return out
 
 
-def run_one(dataset: str, seed: int, quick: bool) -> dict[str, Any]:
+def run_one(dataset: str, seed: int, quick: bool, alternatives: tuple[str, ...] = ()) -> dict[str, Any]:
     from spikeport.nir.export import export_nir
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -234,6 +254,9 @@ def run_one(dataset: str, seed: int, quick: bool) -> dict[str, Any]:
     for mode in ("fixed", "shift"):
         row.update(quantize_mode(task, graph, sem, mode, seed))
         row.pop("_net")
+        for rounding in alternatives:
+            row.update(quantize_mode(task, graph, sem, mode, seed, rounding=rounding))
+            row.pop("_net")
     row["test_samples"] = len(task["y_test"])
     row["seconds"] = round(time.perf_counter() - t0, 1)
     row["cpu_seconds"] = round(time.process_time() - c0, 1)  # one thread: the time on an idle core
@@ -249,6 +272,14 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         for mode in ("fixed", "shift"):
             for kind, suffix in (("deployed", ""), ("untuned", "_untuned")):
                 entry[f"{mode}_{kind}_max_drop"] = round(max(r["float"] - r[mode + suffix] for r in rows), 4)
+            for alt in sorted(
+                {k[len(mode) + 1 :] for r in rows for k in r if k.startswith(f"{mode}_untuned_")}
+            ):
+                rnd = alt[len("untuned_") :]
+                for kind, suffix in (("deployed", f"_{rnd}"), ("untuned", f"_untuned_{rnd}")):
+                    entry[f"{mode}_{kind}_{rnd}_max_drop"] = round(
+                        max(r["float"] - r[mode + suffix] for r in rows), 4
+                    )
         entry["targets_met"] = (
             entry["fixed_deployed_max_drop"] <= TARGETS["fixed_max_drop"]
             and entry["shift_deployed_max_drop"] <= TARGETS["shift_max_drop"]
@@ -263,8 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=None)
     ap.add_argument("--datasets", nargs="*", default=["digits", "mnist"], choices=["digits", "mnist"])
     ap.add_argument("--recurrent", action="store_true", help="also the snnTorch RLeaky model (fixed only)")
+    ap.add_argument(
+        "--rounding",
+        nargs="*",
+        default=["min_drift"],
+        choices=["nearest", "min_drift"],
+        help="decay/bias roundings measured besides the default one (fields suffixed _<rounding>)",
+    )
     args = ap.parse_args(argv)
     import torch
+    from spikeport.quantize.quantize_nir import DEFAULT_ROUNDING
 
     torch.set_num_threads(1)
     seeds = args.seeds if args.seeds is not None else [0, 1, 2] if args.quick else [0, 1, 2, 3, 4]
@@ -274,12 +313,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"MNIST not found in {MNIST}; skipped", file=sys.stderr)
             continue
         for seed in seeds:
-            runs.append(run_one(ds, seed, args.quick))
+            alts = tuple(r for r in args.rounding if r != DEFAULT_ROUNDING)
+            runs.append(run_one(ds, seed, args.quick, alts))
             print(
                 json.dumps({k: runs[-1][k] for k in ("dataset", "seed", "float", "fixed", "shift")}),
                 file=sys.stderr,
             )
-    result: dict[str, Any] = {"runs": runs, "targets": TARGETS, "summary": summarize(runs)}
+    result: dict[str, Any] = {
+        "runs": runs,
+        "targets": TARGETS,
+        "default_rounding": DEFAULT_ROUNDING,
+        "summary": summarize(runs),
+    }
     if args.recurrent:
         result["recurrent"] = [run_recurrent(seed, args.quick) for seed in seeds]
     print(json.dumps(result, indent=1))

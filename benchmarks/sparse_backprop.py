@@ -1,7 +1,10 @@
 """Sparse spiking gradient descent (issue 16; Perez-Nieves & Goodman 2021) vs dense BPTT (prints JSON).
 
-Two tasks, each trained twice from the same initial weights and batch order: dense (spikeport's LIF,
-``sparse_grad=None``) and sparse (``LIF(sparse_grad=B_th)``). Model: ``in -> Linear -> LIF -> Linear -> LIF
+Two tasks, each trained twice per seed from the same initial weights and batch order: dense (spikeport's
+LIF, ``sparse_grad=None``: the whole surrogate, the paper's dense baseline) and sparse
+(``LIF(sparse_grad=B_th)``: the same surrogate truncated to ``|v - theta| < B_th``, theta = 1, so B_th
+is in units of the threshold as in the paper). The sparse gradient *is* dense BPTT with the truncated
+surrogate (``grad_max_rel_err_vs_truncated_dense``), so dense vs sparse measures what the truncation costs. Model: ``in -> Linear -> LIF -> Linear -> LIF
 -> Linear -> LIF(readout)``, both hidden LIF layers sparse in the sparse model; the readout LIF has a
 threshold it never reaches (a leaky integrator) and the logits are its membrane averaged over time.
 Surrogate: ``1 / (100 |v - theta| + 1)^2`` (the paper's beta = 100), Adam.
@@ -12,7 +15,9 @@ Surrogate: ``1 / (100 |v - theta| + 1)^2`` (the paper's beta = 100), Adam.
 * ``mnist_spikes``: MNIST (the official t10k file, split here) latency coded, one spike per pixel above
   0.2 at step ``round((1 - p) (T - 1))``.
 
-Per task: ``accuracy_dense``, ``accuracy_sparse`` (test split, float torch run), ``active_fraction`` (of the
+Per task: ``accuracy_dense``, ``accuracy_sparse`` (test split, float torch run; mean over ``seeds``, the
+``*_per_seed`` lists, ``accuracy_gap_pp_mean`` / ``accuracy_gap_pp_worst``: dense - sparse in percentage
+points, mean and largest over seeds), ``active_fraction`` (of the
 (sample, step, neuron) entries of each hidden layer of the trained sparse model on a test batch), and
 for the second hidden layer on that batch (the layer the paper times), measured side by side:
 
@@ -21,8 +26,9 @@ for the second hidden layer on that batch (the layer the paper times), measured 
   whole-sequence ``Linear``: a little faster than spikeport's per-step modules) over the sparse one
   (numba kernels; input gradient at the first hidden layer's active entries).
   Medians over interleaved repetitions, wall time on ``--threads`` threads (torch and numba); the
-  CPU-time ratio and the ratio to a hand-fused dense backward (dense ``g``, one backward scan of
-  ``delta``, two BLAS matmuls; faster than autograd) are given too.
+  CPU-time ratio and ``backward_speedup_vs_blas_dense`` (also in CPU time), the ratio to the best dense
+  backward written here (dense ``g``, one backward scan of ``delta``, two BLAS matmuls; much faster than
+  autograd), are given too.
 * ``memory_saved_fraction``: ``1 - sparse / dense`` of the backward's memory = bytes kept for the
   backward (tensors saved by autograd, unique storages, not counting the layer's input and
   parameters, which exist anyway) + the peak of what the backward allocates (torch profiler).
@@ -30,10 +36,12 @@ for the second hidden layer on that batch (the layer the paper times), measured 
   of ``max |sparse - dense| / max |dense|``, dense = torch autograd with the same truncated surrogate,
   both in float64 on this batch.
 
-Outside ``--quick``: a B_th sweep on ``shd_like`` (accuracy, active fractions, cosine of the sparse
-weight gradient to the untruncated dense one: where learning breaks; ``b_th: null`` is the dense
-reference) and the speed-up vs hidden size. ``--quick``: smaller data and fewer epochs, no sweeps
-(about 5 minutes on a busy 2-core machine; the full run about 30).
+Outside ``--quick``: three seeds, 14 (SHD-like) / 10 (MNIST) epochs (the sparse model lags the dense one
+in the first epochs and catches up: with few epochs the gap is mostly that lag); a B_th sweep on
+``shd_like`` (accuracy, active fractions, backward speed-ups, cosine of the sparse weight gradient to the
+untruncated dense one: where learning breaks; ``b_th: null`` is the dense reference) and the speed-up
+vs hidden size. ``--quick``: one seed, smaller data and fewer epochs, no sweeps (about 5-10 minutes on a
+busy 2-core machine; the full run a few hours).
 
 Threads: on a machine shared with other jobs, OpenMP with 2 threads (torch's and numba's) can be slower
 than 1 by an order of magnitude (barriers wait for a descheduled thread); ``--threads 1`` measures the
@@ -71,13 +79,15 @@ QUICK = {
     "hidden": 200,
     "b_th": 0.05,
     "reps": 7,
+    "seeds": [0],
 }
 FULL = {
-    "shd_like": {"train": 2000, "test": 1000, "T": 100, "epochs": 8},
-    "mnist_spikes": {"train": 5000, "test": 2000, "T": 40, "epochs": 6},
+    "shd_like": {"train": 2000, "test": 1000, "T": 100, "epochs": 14},
+    "mnist_spikes": {"train": 5000, "test": 2000, "T": 40, "epochs": 10},
     "hidden": 200,
     "b_th": 0.05,
     "reps": 9,
+    "seeds": [0, 1, 2],
     "sweep_config": {"train": 1500, "test": 1000, "T": 100, "epochs": 6},
     "sweep_b_th": [None, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5],
     "sweep_hidden": [200, 400, 800],
@@ -160,11 +170,14 @@ def logits(model: snn.SNN, x: torch.Tensor) -> torch.Tensor:
 
 
 def train(model: snn.SNN, x: np.ndarray, y: np.ndarray, epochs: int, seed: int, batch: int = 64) -> float:
-    """Adam (lr 2e-3); returns the training time in seconds. Batch order from ``seed``."""
+    """Adam (lr 2e-3, cosine decay over the epochs: the last epochs' noise averages out); returns the
+    training time in seconds. Batch order from ``seed``."""
     opt = torch.optim.Adam(model.parameters(), 2e-3)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        for group in opt.param_groups:
+            group["lr"] = 2e-3 * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
         perm = rng.permutation(len(y))
         for i in range(0, len(perm), batch):
             b = perm[i : i + batch]
@@ -302,7 +315,8 @@ def time_backward(case: dict[str, Any], reps: int) -> dict[str, Any]:
         "backward_cpu_s": med_cpu,
         "backward_speedup": med["dense"] / med["sparse"],
         "backward_speedup_cpu_time": med_cpu["dense"] / med_cpu["sparse"],
-        "backward_speedup_vs_fused_dense": med["fused_dense"] / med["sparse"],
+        "backward_speedup_vs_blas_dense": med["fused_dense"] / med["sparse"],
+        "backward_speedup_vs_blas_dense_cpu_time": med_cpu["fused_dense"] / med_cpu["sparse"],
     }
 
 
@@ -382,16 +396,27 @@ def load_task(name: str, cfg: dict[str, Any]) -> tuple[np.ndarray, ...]:
     return mnist_spikes(cfg["T"], cfg["train"], cfg["test"])
 
 
-def run_task(name: str, cfg: dict[str, Any], hidden: int, b_th: float, reps: int) -> dict[str, Any]:
-    """Train dense and sparse; accuracies; the second hidden layer's backward side by side."""
+def run_task(
+    name: str, cfg: dict[str, Any], hidden: int, b_th: float, reps: int, seeds: list[int]
+) -> dict[str, Any]:
+    """Train dense and sparse per seed (same initial weights and batch order within a seed); accuracies
+    (mean over seeds, per seed, worst-case gap); the second hidden layer's backward side by side
+    (the first seed's sparse model)."""
     x_tr, y_tr, x_te, y_te = load_task(name, cfg)
     res: dict[str, Any] = {"task": name, **cfg, "hidden": hidden, "b_th": b_th, "n_in": x_tr.shape[2]}
-    models = {}
-    for kind, bt in (("dense", None), ("sparse", b_th)):
-        models[kind] = make_model(x_tr.shape[2], hidden, bt, seed=0, n_out=int(y_tr.max()) + 1)
-        res[f"train_s_{kind}"] = train(models[kind], x_tr, y_tr, cfg["epochs"], seed=0)
-        res[f"accuracy_{kind}"] = accuracy(models[kind], x_te, y_te)
-    case = layer_case(models["sparse"], x_te[:256], y_te[:256])
+    res["seeds"], acc, first = seeds, {"dense": [], "sparse": []}, None
+    for seed in seeds:
+        for kind, bt in (("dense", None), ("sparse", b_th)):
+            model = make_model(x_tr.shape[2], hidden, bt, seed=seed, n_out=int(y_tr.max()) + 1)
+            res.setdefault(f"train_s_{kind}", []).append(train(model, x_tr, y_tr, cfg["epochs"], seed=seed))
+            acc[kind].append(accuracy(model, x_te, y_te))
+            first = model if first is None and kind == "sparse" else first
+    for kind, values in acc.items():
+        res[f"accuracy_{kind}"] = float(np.mean(values))
+        res[f"accuracy_{kind}_per_seed"] = values
+    gaps = [100.0 * (d - s) for d, s in zip(acc["dense"], acc["sparse"], strict=True)]
+    res["accuracy_gap_pp_mean"], res["accuracy_gap_pp_worst"] = float(np.mean(gaps)), max(gaps)
+    case = layer_case(first, x_te[:256], y_te[:256])
     res["active_fraction_per_layer"] = case["active"]
     res["active_fraction"] = case["active"][1]
     res["grad_max_rel_err_vs_truncated_dense"] = grad_error(case)
@@ -402,8 +427,11 @@ def run_task(name: str, cfg: dict[str, Any], hidden: int, b_th: float, reps: int
     return res
 
 
-def sweep_b_th(cfg: dict[str, Any], hidden: int, values: list[float | None]) -> list[dict[str, Any]]:
-    """Accuracy, active fractions and cos(sparse dW, dense dW) vs B_th on shd_like (paper's Fig. 3)."""
+def sweep_b_th(
+    cfg: dict[str, Any], hidden: int, values: list[float | None], reps: int
+) -> list[dict[str, Any]]:
+    """Accuracy, active fractions, backward speed-up and cos(sparse dW, dense dW) vs B_th on shd_like
+    (paper's Fig. 3; one seed)."""
     x_tr, y_tr, x_te, y_te = load_task("shd_like", cfg)
     rows = []
     for b_th in values:
@@ -413,7 +441,9 @@ def sweep_b_th(cfg: dict[str, Any], hidden: int, values: list[float | None]) -> 
         if b_th is not None:  # None: the dense reference
             case = layer_case(model, x_te[:256], y_te[:256])
             row["active_fraction_per_layer"] = case["active"]
+            row["active_fraction"] = case["active"][1]
             row["grad_cosine_vs_untruncated"] = _cosine_to_untruncated(case)
+            row.update(time_backward(case, reps))
         rows.append(row)
     return rows
 
@@ -460,11 +490,11 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
     }
     res["tasks"] = {
-        name: run_task(name, cfg[name], cfg["hidden"], cfg["b_th"], cfg["reps"])
+        name: run_task(name, cfg[name], cfg["hidden"], cfg["b_th"], cfg["reps"], cfg["seeds"])
         for name in ("shd_like", "mnist_spikes")
     }
     if not args.quick:
-        res["sweep_b_th"] = sweep_b_th(cfg["sweep_config"], cfg["hidden"], cfg["sweep_b_th"])
+        res["sweep_b_th"] = sweep_b_th(cfg["sweep_config"], cfg["hidden"], cfg["sweep_b_th"], cfg["reps"])
         res["sweep_hidden"] = sweep_hidden(cfg["sweep_config"], cfg["sweep_hidden"], cfg["b_th"], cfg["reps"])
     res["loadavg_end"] = list(os.getloadavg())
     res["wall_s"] = time.perf_counter() - t0

@@ -1,7 +1,5 @@
 """``python -m spikeport`` runs the ``spikeport`` command line."""
 
-import sys
+from spikeport.cli.main import entry
 
-from spikeport.cli.main import main
-
-sys.exit(main())
+entry()

@@ -44,6 +44,9 @@ BIAS_EXP_MAX = 10
 DELAY_MAX = 63
 #: graded spikes carry up to 24-bit payloads
 MESSAGE_BITS_MAX = 24
+#: multi-spike LIF (spikeport extension, ``LIFGroup.max_spikes``): at most 127 spikes per step, sent as
+#: one graded payload k (7 bits; it also fits the int8 spike recordings of the engines)
+MAX_SPIKES_MAX = 127
 
 #: parallel spiking neuron (spikeport.emulator.psn): tap shifts 0..15, the accumulator H wraps to 32 bits
 PSN_SHIFT_MAX = 15

@@ -9,8 +9,12 @@ Layout (format version 1)::
 
 Each record's HDF5 group has attrs ``type`` (the record class name) and ``fields`` (JSON of its scalar
 fields, so ints stay ints and floats stay floats), one dataset per array field (dtype kept), and
-``none_fields`` (JSON list) for fields that are ``None`` (e.g. ``delays``). Loading rebuilds the
-records, so every record validates again. The file is written to a temporary file in the same folder, fsynced
+``none_fields`` (JSON list) for fields that are ``None`` (e.g. ``delays``). Sparse connection weights
+(:class:`~spikeport.emulator.sparse_weights.SparseWeights`) are an HDF5 group ``weights`` with attrs
+``type = "SparseWeights"`` and ``shape`` (JSON) and datasets ``indptr``, ``indices``, ``data``
+(format_version 2; version-1 files, all dense, read unchanged). Loading rebuilds the
+records, so every record validates again; a field missing from an older file takes its default (e.g.
+``LIFGroup.max_spikes`` = 1). The file is written to a temporary file in the same folder, fsynced
 and renamed into place with the user's umask (:mod:`spikeport.emulator.atomic`): a failed save leaves
 nothing half-written.
 """
@@ -34,9 +38,10 @@ from spikeport.emulator.network import (
     TernaryLIFGroup,
 )
 from spikeport.emulator.psn import PSNGroup
+from spikeport.emulator.sparse_weights import SparseWeights
 
 FORMAT = "spikeport-network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sparse connection weights (a version-1 file reads unchanged)
 RECORD_TYPES: dict[str, type] = {
     t.__name__: t for t in (InputGroup, LIFGroup, TernaryLIFGroup, SigmaDeltaGroup, PSNGroup, Connection)
 }
@@ -61,6 +66,43 @@ def _storage(value: np.ndarray) -> dict[str, Any]:
     return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 
 
+def _write_sparse(grp: Any, name: str, sw: SparseWeights) -> None:
+    sub = grp.create_group(name)
+    sub.attrs["type"] = "SparseWeights"
+    sub.attrs["shape"] = json.dumps(list(sw.shape))
+    small = sw.shape[1] < (1 << 31)
+    for key, arr in (
+        ("indptr", sw.indptr),
+        ("indices", sw.indices.astype(np.int32) if small else sw.indices),
+    ):
+        sub.create_dataset(key, data=arr, **_storage(arr))
+    data = sw.data
+    sub.attrs["data_dtype"] = data.dtype.str  # restored on reading
+    if data.dtype.kind in "iu" and data.size and data.min() >= -(1 << 15) and data.max() < (1 << 15):
+        data = data.astype(np.int16)  # integer mantissas (|w| <= 256): a quarter of int64's bytes
+    sub.create_dataset("data", data=data, **_storage(data))
+
+
+def _read_sparse(node: Any, h5py: Any, where: str) -> SparseWeights:
+    shape = _json_attr(node, "shape", where, list)
+    arrays = {}
+    for key in ("indptr", "indices", "data"):
+        if key not in node or not isinstance(node[key], h5py.Dataset):
+            raise ValidationError(f"{where}/{key}: missing dataset")
+        arrays[key] = node[key][()]
+    want = node.attrs.get("data_dtype")
+    if want is not None:
+        try:
+            arrays["data"] = arrays["data"].astype(
+                np.dtype(want.decode() if isinstance(want, bytes) else str(want))
+            )
+        except TypeError:
+            raise ValidationError(f"{where}: attribute 'data_dtype' is not a dtype (got {want!r})") from None
+    if len(shape) != 2 or not all(isinstance(v, int) for v in shape):
+        raise ValidationError(f"{where}: attribute 'shape' must be two integers (got {shape})")
+    return SparseWeights(shape=(shape[0], shape[1]), **arrays)
+
+
 def _write_record(h5: Any, where: str, rec: Any) -> None:
     grp = h5.create_group(where)
     grp.attrs["type"] = type(rec).__name__
@@ -70,6 +112,8 @@ def _write_record(h5: Any, where: str, rec: Any) -> None:
         value = getattr(rec, f.name)
         if value is None:
             nones.append(f.name)
+        elif isinstance(value, SparseWeights):
+            _write_sparse(grp, f.name, value)
         elif isinstance(value, np.ndarray):
             grp.create_dataset(f.name, data=value, **_storage(value))
         elif isinstance(value, np.generic):
@@ -117,6 +161,15 @@ def _json_attr(node: Any, name: str, where: str, kind: type) -> Any:
     return value
 
 
+def _read_field(ds: Any, h5py: Any, where: str) -> Any:
+    """An array field: a dataset, or a sparse matrix's group."""
+    if isinstance(ds, h5py.Group) and ds.attrs.get("type") in ("SparseWeights", b"SparseWeights"):
+        return _read_sparse(ds, h5py, where)
+    if not isinstance(ds, h5py.Dataset):
+        raise ValidationError(f"{where}: must be a dataset")
+    return ds[()]
+
+
 def _read_record(h5: Any, h5py: Any, where: str) -> Any:
     node = h5[where]
     if not isinstance(node, h5py.Group):
@@ -136,10 +189,7 @@ def _read_record(h5: Any, h5py: Any, where: str) -> Any:
             if f.default is not dataclasses.MISSING:
                 continue
             raise ValidationError(f"{where}/{f.name}: missing dataset")
-        ds = node[f.name]
-        if not isinstance(ds, h5py.Dataset):
-            raise ValidationError(f"{where}/{f.name}: must be a dataset")
-        kwargs[f.name] = ds[()]
+        kwargs[f.name] = _read_field(node[f.name], h5py, f"{where}/{f.name}")
     unknown = sorted(set(kwargs) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         raise ValidationError(f"{where}: unknown field(s) {unknown} for {tname}")

@@ -104,6 +104,16 @@ def lif_spikes(v: np.ndarray, vth: int) -> np.ndarray:
     return (np.asarray(v, dtype=_I64) > (int(vth) << bits.VTH_SHIFT)).astype(_I64)
 
 
+def lif_multi_spikes(v: np.ndarray, vth: int, max_spikes: int) -> np.ndarray:
+    """Multi-spike count ``k = min(max_spikes, v // th) if v > th else 0``, ``th = vth << 6``
+    (``th = 0``: ``max_spikes`` where ``v > 0``), as int64 (``LIFGroup.max_spikes``)."""
+    v = np.asarray(v, dtype=_I64)
+    th = int(vth) << bits.VTH_SHIFT
+    if th == 0:
+        return np.where(v > 0, int(max_spikes), 0).astype(_I64)
+    return np.where(v > th, np.minimum(v // th, int(max_spikes)), 0).astype(_I64)
+
+
 def ternary_spikes(v: np.ndarray, vth_hi: int, vth_lo: int) -> np.ndarray:
     """``+1 if v > (vth_hi << 6)``, ``-1 if v < (vth_lo << 6)``, else 0 (TernaryLIF; hi wins ties)."""
     v = np.asarray(v, dtype=_I64)

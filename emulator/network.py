@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 import numpy as np
 from spikeport.emulator import bits
-from spikeport.emulator.errors import field_error
+from spikeport.emulator.errors import UnsupportedError, field_error
+from spikeport.emulator.sparse_weights import DENSE_LIMIT, SparseWeights
 
 ResetMode = Literal["zero", "subtract"]
 RESET_MODES: tuple[str, ...] = ("zero", "subtract")
@@ -85,7 +86,15 @@ class LIFGroup:
     with ``decay(x, d) = sign(x * (4096 - d)) * (|x * (4096 - d)| >> 12)``. ``reset_interval > 0``
     makes it Lava's LIFReset (u and v zeroed before the dynamics when ``t % interval == offset``).
     ``reset="subtract"`` and ``refractory > 0`` (steps during which v is held at 0 after a spike)
-    are spikeport extensions: the Lava mapper refuses them.
+    are spikeport extensions: on Lava they run as spikeport's own process (docs/lava-processes.md).
+
+    ``max_spikes > 1`` (spikeport extension; 1 <= max_spikes <= ``bits.MAX_SPIKES_MAX`` = 127) makes a
+    multi-spike neuron (Sinabs/Rockpool style): with ``th = vth << 6``, v after integration and before
+    reset, ``k = min(max_spikes, v // th) if v > th else 0`` (``th = 0``: ``k = max_spikes`` when
+    ``v > 0``); the group sends k as a graded payload; subtract reset ``v <- v - k * th``, zero reset
+    ``v <- 0`` when ``k > 0``; a refractory period starts when ``k > 0``. Every outgoing connection
+    must be graded with ``max_spikes < 2**num_message_bits`` (checked by :class:`Network`). Float
+    mode uses the same rule in real arithmetic (``floor(v / th)``). Not for TernaryLIFGroup.
     """
 
     name: str
@@ -101,6 +110,7 @@ class LIFGroup:
     refractory: int = 0
     reset_interval: int = 0
     reset_offset: int = 0
+    max_spikes: int = 1
 
     def __post_init__(self) -> None:
         obj = f"{type(self).__name__}({self.name!r})"
@@ -126,6 +136,9 @@ class LIFGroup:
         _check_range(obj, "reset_interval", self.reset_interval, 0, 1 << 30)
         if self.reset_interval and not 0 <= self.reset_offset < self.reset_interval:
             raise field_error(obj, "reset_offset", "must be in [0, reset_interval)", self.reset_offset)
+        if not isinstance(self.max_spikes, (int, np.integer)) or isinstance(self.max_spikes, bool):
+            raise field_error(obj, "max_spikes", "must be an integer", self.max_spikes)
+        _check_range(obj, "max_spikes", self.max_spikes, 1, bits.MAX_SPIKES_MAX)
 
     def integer_fields(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("du", "dv", "vth", "bias_mant", "bias_exp", "u0", "v0")}
@@ -144,6 +157,10 @@ class TernaryLIFGroup(LIFGroup):
         _check_range(obj, "vth_lo", self.vth_lo, -bits.VTH_MAX, self.vth)
         if self.reset != "zero":
             raise field_error(obj, "reset", "TernaryLIF resets to zero only", self.reset)
+        if self.max_spikes != 1:
+            raise field_error(
+                obj, "max_spikes", "TernaryLIF sends one spike per step: must be 1", self.max_spikes
+            )
 
     def integer_fields(self) -> dict[str, Any]:
         return {**super().integer_fields(), "vth_lo": self.vth_lo}
@@ -217,12 +234,17 @@ class Connection:
     Lava's DelayDense otherwise). ``num_message_bits > 0`` multiplies by graded payloads instead of
     0/1 spikes. ``sparse`` chooses Lava's Sparse process (same arithmetic). ``shift=True`` marks a
     power-of-two connection (every weight 0 or +-2**k): each synaptic op is a shift.
+
+    ``weights`` may also be a :class:`~spikeport.emulator.sparse_weights.SparseWeights` (a mostly-zero
+    matrix held as compressed rows; it implies ``sparse=True`` and takes no ``delays``). Code that
+    needs a dense matrix calls :meth:`dense_weights` (which refuses very large sparse ones);
+    :attr:`weight_values` are the stored values and :meth:`nonzero` the non-zero entries of either.
     """
 
     name: str
     source: str
     target: str
-    weights: np.ndarray
+    weights: np.ndarray | SparseWeights
     weight_exp: int = 0
     num_weight_bits: int = 8
     num_message_bits: int = 0
@@ -233,22 +255,26 @@ class Connection:
     def __post_init__(self) -> None:
         obj = f"Connection({self.name!r})"
         _check_name(obj, self.name)
-        w = np.array(self.weights, copy=True)
-        if w.ndim != 2:
-            raise field_error(obj, "weights", "must be a 2-D (target.n, source.n) array", w.shape)
-        object.__setattr__(self, "weights", _frozen_array(obj, "weights", w, w.shape))
-        _check_range(obj, "weights", self.weights, bits.WEIGHT_MIN, bits.WEIGHT_MAX)
+        if isinstance(self.weights, SparseWeights):
+            self._check_sparse(obj)
+        else:
+            w = np.array(self.weights, copy=True)
+            if w.ndim != 2:
+                raise field_error(obj, "weights", "must be a 2-D (target.n, source.n) array", w.shape)
+            object.__setattr__(self, "weights", _frozen_array(obj, "weights", w, w.shape))
+        _check_range(obj, "weights", self.weight_values, bits.WEIGHT_MIN, bits.WEIGHT_MAX)
         _check_range(obj, "weight_exp", self.weight_exp, bits.WEIGHT_EXP_MIN, bits.WEIGHT_EXP_MAX)
         _check_range(obj, "num_weight_bits", self.num_weight_bits, 1, bits.WEIGHT_BITS_MAX)
         _check_range(obj, "num_message_bits", self.num_message_bits, 0, bits.MESSAGE_BITS_MAX)
         if self.delays is not None:
-            d = _frozen_array(obj, "delays", self.delays, w.shape)
+            d = _frozen_array(obj, "delays", self.delays, self.weights.shape)
             if not _is_integral(d):
                 raise field_error(obj, "delays", "must be integers", d.dtype)
             _check_range(obj, "delays", d, 0, bits.DELAY_MAX)
             object.__setattr__(self, "delays", d)
         if self.shift:
-            mag = np.abs(self.weights[self.weights != 0]).astype(np.int64)
+            vals = self.weight_values
+            mag = np.abs(vals[vals != 0]).astype(np.int64)
             if mag.size and np.any(mag & (mag - 1)):
                 bad = mag[(mag & (mag - 1)) != 0][0]
                 raise field_error(obj, "weights", "must be 0 or +-2**k when shift=True", int(bad))
@@ -256,6 +282,59 @@ class Connection:
     @property
     def max_delay(self) -> int:
         return 0 if self.delays is None else int(np.max(self.delays, initial=0))
+
+    def _check_sparse(self, obj: str) -> None:
+        sw = self.weights
+        assert isinstance(sw, SparseWeights)
+        if sw.data.dtype.kind not in "iuf" or (
+            sw.data.dtype.kind == "f" and not np.all(np.isfinite(sw.data))
+        ):
+            raise field_error(obj, "weights", "must be finite numbers", str(sw.data.dtype))
+        if self.delays is not None:
+            raise UnsupportedError(f"{obj}.delays: sparse weights take no delays (got an array)")
+        object.__setattr__(self, "sparse", True)
+
+    @property
+    def is_sparse(self) -> bool:
+        """Whether ``weights`` is held sparse (a :class:`SparseWeights`)."""
+        return isinstance(self.weights, SparseWeights)
+
+    @property
+    def weight_values(self) -> np.ndarray:
+        """The stored values: the dense array, or a sparse matrix's entries (range, sign and
+        integrality checks need nothing else)."""
+        return self.weights.data if isinstance(self.weights, SparseWeights) else self.weights
+
+    def dense_weights(self, limit: int = DENSE_LIMIT) -> np.ndarray:
+        """The (target.n, source.n) matrix as a dense array (a sparse one above ``limit`` entries is
+        refused with ``UnsupportedError``: use :meth:`nonzero` or the sparse record instead)."""
+        if isinstance(self.weights, SparseWeights):
+            return self.weights.to_dense(limit=limit, where=f"Connection({self.name!r}).weights")
+        return self.weights
+
+    def nonzero(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(targets, sources, values)`` of the non-zero weights, by target then source."""
+        if isinstance(self.weights, SparseWeights):
+            keep = self.weights.data != 0
+            return self.weights.rows()[keep], self.weights.indices[keep], self.weights.data[keep]
+        rows, cols = np.nonzero(self.weights)
+        return rows, cols, self.weights[rows, cols]
+
+
+def _check_multi_spike_payloads(net: Network) -> None:
+    """A multi-spike group (``max_spikes > 1``) must feed only graded connections whose payload holds
+    ``max_spikes``: ``max_spikes < 2**num_message_bits``."""
+    multi = {g.name: int(g.max_spikes) for g in net.groups if isinstance(g, LIFGroup) and g.max_spikes > 1}
+    for c in net.connections:
+        k = multi.get(c.source)
+        if k is not None and int(c.num_message_bits) < k.bit_length():
+            raise field_error(
+                f"Connection({c.name!r})",
+                "num_message_bits",
+                f"must be >= {k.bit_length()}: its source {c.source!r} sends up to max_spikes={k} "
+                "spikes per step as a graded payload",
+                int(c.num_message_bits),
+            )
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -304,6 +383,7 @@ class Network:
                 raise field_error(
                     obj, "weights", f"must have shape (target.n, source.n) = {want}", c.weights.shape
                 )
+        _check_multi_spike_payloads(self)
 
     def group(self, name: str) -> InputGroup | LIFGroup | SigmaDeltaGroup:
         for g in (*self.inputs, *self.groups):
@@ -329,7 +409,7 @@ class Network:
                 if not _is_integral(np.asarray(v)):
                     bad.append(f"{type(g).__name__}({g.name!r}).{k}")
         for c in self.connections:
-            if not _is_integral(c.weights):
+            if not _is_integral(c.weight_values):
                 bad.append(f"Connection({c.name!r}).weights")
         return bad
 

@@ -31,6 +31,9 @@ from spikeport.emulator.network import (
 
 #: neuron kinds the generator draws from (names used in ``kinds=``)
 KINDS: tuple[str, ...] = ("lif", "lif_reset", "ternary", "sigma_delta")
+#: every kind ``kinds=`` accepts: KINDS and the opt-in spikeport extensions ("multi_spike": a LIFGroup
+#: with max_spikes > 1, random reset and refractory; its outgoing connections are graded)
+ALL_KINDS: tuple[str, ...] = (*KINDS, "multi_spike")
 _SIGN_MODES = ("excitatory", "inhibitory", "mixed")
 
 
@@ -78,6 +81,13 @@ def _neuron_group(rng: np.random.Generator, kind: str, name: str, n: int, steps:
     if kind == "ternary":
         lo = int(_pick(rng, (0, -1, -bits.VTH_MAX, -int(rng.integers(0, 5000)), min(1, fields["vth"]))))
         return TernaryLIFGroup(**fields, vth_lo=min(lo, fields["vth"]))
+    if kind == "multi_spike":
+        return LIFGroup(
+            **fields,
+            max_spikes=int(_pick(rng, (2, 3, 7, int(rng.integers(2, bits.MAX_SPIKES_MAX + 1))))),
+            reset=_pick(rng, ("zero", "subtract")),
+            refractory=int(_pick(rng, (0, 0, 1, 3))),
+        )
     if kind == "lif_reset":
         interval = int(rng.integers(1, max(2, steps)))
         return LIFGroup(**fields, reset_interval=interval, reset_offset=int(rng.integers(0, interval)))
@@ -107,6 +117,9 @@ def _connection(
         delays = rng.integers(0, max(1, min(bits.DELAY_MAX, steps // 2)) + 1, w.shape)
     graded_src = isinstance(src, InputGroup | SigmaDeltaGroup | TernaryLIFGroup)
     graded = bool(rng.random() < (0.7 if graded_src else 0.2))
+    min_bits = 1
+    if isinstance(src, LIFGroup) and src.max_spikes > 1:  # k spikes per step need a graded payload
+        graded, min_bits = True, int(src.max_spikes).bit_length()
     weight_exp = int(rng.integers(bits.WEIGHT_EXP_MIN, bits.WEIGHT_EXP_MAX + 1))
     if overdrive:
         weight_exp = bits.WEIGHT_EXP_MAX
@@ -117,7 +130,7 @@ def _connection(
         weights=w,
         weight_exp=weight_exp,
         num_weight_bits=int(_pick(rng, (8, 8, int(rng.integers(1, 9))))),
-        num_message_bits=int(rng.integers(1, 25)) if graded else 0,
+        num_message_bits=int(rng.integers(min_bits, 25)) if graded else 0,
         delays=delays,
         sparse=bool(rng.random() < 0.3),
     )
@@ -140,9 +153,9 @@ def random_network(
     LIFReset intervals. With probability ``overdrive`` the network is built to overflow (weight_exp 7
     and large graded inputs; see :func:`random_inputs`), recorded in ``metadata["overdrive"]``.
     """
-    bad = sorted(set(kinds) - set(KINDS))
+    bad = sorted(set(kinds) - set(ALL_KINDS))
     if bad or not kinds:
-        raise ValueError(f"random_network: kinds must be a non-empty subset of {KINDS} (got {bad})")
+        raise ValueError(f"random_network: kinds must be a non-empty subset of {ALL_KINDS} (got {bad})")
     over = bool(rng.random() < overdrive)
     n_inputs = int(rng.integers(1, 3))
     inputs = [

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from spikeport.emulator import bits
+from spikeport.quantize.graph import sparse_linear as sl
 
 #: steps a non-leaky, non-spiking state is assumed to integrate for its static bound
 HORIZON = 256
@@ -58,7 +59,11 @@ def static_bounds(
     """Worst-case bounds; ``inputs`` holds ``(M, x_max)`` per incoming path (M: (n, n_src))."""
     a = np.zeros_like(u_gain)
     for m, xmax in inputs:
-        a = a + np.abs(u_gain[:, None] * m) @ np.asarray(xmax, dtype=np.float64)
+        x = np.asarray(xmax, dtype=np.float64)
+        if sl.is_sparse(m):  # |u_gain * m| @ x row by row, without a dense matrix
+            a = a + np.asarray(abs(sl.scale_rows(m, u_gain)) @ x).ravel()
+        else:
+            a = a + np.abs(u_gain[:, None] * m) @ x
     u = a if alpha_u is None else a / alpha_u
     step = u + np.abs(bias)
     if threshold is not None:
@@ -153,7 +158,7 @@ def refine_scale(
 
     # only the nonzero weights: zeros round to zero, and the exponent and sign mode of a quantizer
     # depend on the largest and smallest values only (a lowered convolution is ~97% zeros)
-    nonzero = [(rows, w[rows, cols]) for w in weights for rows, cols in [np.nonzero(w)]]
+    nonzero = [(rows, vals) for w in weights for rows, _, vals in [sl.entries(w)]]
 
     def err(c: float) -> float:
         total = 0.0

@@ -188,6 +188,34 @@ def quantize_weights_pow2(w: np.ndarray, num_weight_bits: int = 8) -> QuantizedW
     return QuantizedWeights(mant=mant, exp=exp, saturated=saturated, sign_mode=mode)
 
 
+def quantize_weights_at(w: np.ndarray, exp: int, mode: str, num_weight_bits: int = 8) -> QuantizedWeights:
+    """Round ``w`` (a_in units) at a given exponent: ``mode="fixed"`` as :func:`quantize_weights`
+    (``clip(round(w / 2**exp / step) * step, lo, hi)``), ``"shift"`` as :func:`quantize_weights_pow2`
+    (log2 rounding, clipped to the grid's powers of two, below ``step / sqrt(2)`` to 0)."""
+    w = np.asarray(w, dtype=np.float64)
+    sign = sign_mode(w)
+    step, lo, hi = weight_grid(sign, num_weight_bits)
+    m = w / 2.0**exp
+    if mode == "shift":
+        top = 1 << math.floor(math.log2(hi if sign != "inhibitory" else -lo))
+        mag = np.abs(m)
+        k = np.rint(np.log2(np.where(mag > 0, mag, 1.0)))
+        q = np.where(mag > 0, 2.0 ** np.clip(k, math.log2(step), math.log2(top)), 0.0)
+        q = np.where(mag < step / math.sqrt(2), 0.0, q)
+        sat = int(np.count_nonzero((mag > 0) & (k > math.log2(top))))
+        return QuantizedWeights(
+            mant=(np.sign(m) * q).astype(np.int64), exp=int(exp), saturated=sat, sign_mode=sign
+        )
+    ideal = np.rint(m / step) * step
+    mant = np.clip(ideal, lo, hi)
+    return QuantizedWeights(
+        mant=mant.astype(np.int64),
+        exp=int(exp),
+        saturated=int(np.count_nonzero(mant != ideal)),
+        sign_mode=sign,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- biases
 
 

@@ -20,7 +20,8 @@ Building blocks (every neuron a ``SigmaDeltaGroup`` with ``vth = 0``):
   ``w_t = q_t + w_{t-1} - S n_{t-1}`` (node ``w``) and ``n_t = floor(w_t / S)`` (node ``q``, fed by a
   weight 1 with ``weight_exp = -q_exp``, Lava's floor shift). Stock lava-nc 0.10.0 runs this.
   ``variant="corrected"`` uses one PR #875 SigmaDelta (``unit``, ``state_exp = q_exp``) instead,
-  which computes the same ``n`` but has no Lava 0.10.0 model (the Lava backend refuses it);
+  which computes the same ``n``; lava-nc 0.10.0 has no such model, so the Lava backend runs it as
+  spikeport's own ``SigmaDeltaCorrected`` process (:mod:`spikeport.lava.sigma_delta_process`);
   ``variant="naive"`` uses the 0.10.0 model in that place, which drops the shifted-out LSBs and so
   computes ``n = floor(q / S)`` per step: no diffused error.
 

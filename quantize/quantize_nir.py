@@ -31,7 +31,10 @@ from spikeport.quantize.build_network import (
     static_group_bounds,
 )
 from spikeport.quantize.build_network import Parts as Parts
-from spikeport.quantize.calibrate import observe
+from spikeport.quantize.calibrate import Scale, observe
+from spikeport.quantize.drift import DEFAULT_STEPS, MAX_STEPS, ROUNDINGS
+from spikeport.quantize.fixed_scales import QuantScales, as_scales, check_scales
+from spikeport.quantize.fixed_scales import scales_of as scales_of
 from spikeport.quantize.graph.connection_plans import ConnPlan as ConnPlan
 from spikeport.quantize.graph.connection_plans import connection_plans as connection_plans
 from spikeport.quantize.graph.flatten import FlatGraph, flatten_graph
@@ -60,6 +63,9 @@ from spikeport.quantize.input_encoding import input_encoding as input_encoding
 from spikeport.quantize.report import QuantReport, build_report
 from spikeport.quantize.semantics import Semantics
 
+#: the rounding of decays and biases when none is given (decided by benchmarks/quantized_accuracy.py)
+DEFAULT_ROUNDING = "nearest"
+
 
 def quantize(
     graph: Any,
@@ -74,18 +80,25 @@ def quantize(
     cuba_bias: str = "unit",
     search: str | None = None,
     split: bool = False,
+    rounding: str | None = None,
+    scales: Any = None,
 ) -> tuple[Network, QuantReport]:
     """Quantize a float NIR graph under ``semantics`` to the emulator's integer :class:`Network`.
 
     ``mode``: "fixed" (8-bit-style mantissas, one exponent per connection) or "shift" (every weight 0
     or +-2**k). ``calibration``: inputs ``(B, T, n)`` (or a dict per Input node) for a data-driven
-    bound and activity warnings. ``target="lava"`` refuses what Lava cannot run (subtract reset,
-    refractory hold). ``shift_decays`` rounds du + 1 and dv to powers of two. The input is never
+    bound and activity warnings. ``target="lava"`` refuses what Lava cannot run (subtract reset
+    and refractory hold run there as spikeport's own process, :mod:`spikeport.lava.lif_processes`). ``shift_decays`` rounds du + 1 and dv to powers of two. The input is never
     mutated; see :func:`quantize_pair` for the float twin as well. ``search`` ("weight" or "output",
     the latter needs ``calibration``) re-chooses each connection's exponent and clipping by least
     error (:mod:`.search`); ``split=True`` splits connections whose weights exceed the mantissa's range
     into several with different exponents (:mod:`.weight_split`); both are reported in
-    ``report.choices``.
+    ``report.choices``. ``rounding``: decays and biases rounded to ``"nearest"`` or by least drift
+    (``"min_drift"``, :mod:`.drift`; each group's choice and its error in ``report.groups[i].drift``);
+    None: :data:`DEFAULT_ROUNDING`, or the rounding of ``scales``. ``scales``: a quantized
+    :class:`Network` or its :func:`~.fixed_scales.scales_of` record, whose group scales, thresholds,
+    weight exponents, decays, bias exponents and input scales are taken instead of chosen
+    (:mod:`.fixed_scales`; e.g. to requantize a fine-tuned network's written-back graph exactly).
     """
     net, _, report = quantize_pair(
         graph,
@@ -99,6 +112,8 @@ def quantize(
         cuba_bias=cuba_bias,
         search=search,
         split=split,
+        rounding=rounding,
+        scales=scales,
     )
     return net, report
 
@@ -116,6 +131,8 @@ def quantize_pair(
     cuba_bias: str = "unit",
     search: str | None = None,
     split: bool = False,
+    rounding: str | None = None,
+    scales: Any = None,
 ) -> tuple[Network, Network, QuantReport]:
     """:func:`quantize` plus the float twin: the same description with every value unrounded
     (run it with the emulator's ``mode="float"``: its difference to the integer network is
@@ -123,18 +140,40 @@ def quantize_pair(
     from spikeport.quantize.semantics import semantics as resolve
 
     _check_options(mode, weight_bits, target, cuba_bias, search)
+    fixed_sc = None if scales is None else as_scales(scales)
+    rounding = _rounding(rounding, fixed_sc, search)
     sem = resolve(semantics)
     flat = graph if isinstance(graph, FlatGraph) else flatten_graph(graph)
     plan = build_plan(flat, sem, cuba_bias)
     warns = check_semantics(plan, target)
-    enc = input_encoding(flat, plan, calibration)
+    enc = input_encoding(flat, plan, calibration) if fixed_sc is None else _fixed_encoding(fixed_sc)
     conns, timing = connection_plans(plan, enc, sem)
-    opts = BuildOptions(weight_bits=int(weight_bits), mode=mode, shift_decays=shift_decays)
+    opts = BuildOptions(
+        weight_bits=int(weight_bits),
+        mode=mode,
+        shift_decays=shift_decays,
+        rounding=rounding,
+        drift_steps=_run_length(flat, calibration) if fixed_sc is None else fixed_sc.drift_steps,
+        fixed=fixed_sc,
+    )
     bounds = {g.name: static_group_bounds(g, conns) for g in plan.groups}
-    scales = {g.name: group_scale(g, bounds[g.name], conns, opts) for g in plan.groups}
+    if fixed_sc is not None:
+        check_scales(
+            fixed_sc,
+            mode=mode,
+            groups={g.name: len(g.model.u_gain) for g in plan.groups},
+            inputs=dict(plan.inputs),
+            connections=[c.name for c in conns],
+        )
+        scales = {
+            k: Scale(scale=v.scale, vth=v.vth, ideal=float(v.vth), clamped=False)
+            for k, v in fixed_sc.groups.items()
+        }
+    else:
+        scales = {g.name: group_scale(g, bounds[g.name], conns, opts) for g in plan.groups}
     spiking = {g.name: g.model.spiking for g in plan.groups}
     rates = None
-    if calibration is not None:
+    if calibration is not None and fixed_sc is None:
         cal_x = encode_inputs(enc, calibration, exact=True)
         _, twin0, _ = build_records(plan, conns, scales, enc, opts, sem, target)
         obs = observe(twin0, cal_x, mode="float", spiking=spiking)
@@ -142,6 +181,7 @@ def quantize_pair(
         scales = {g.name: group_scale(g, bounds[g.name], conns, opts) for g in plan.groups}
     net, twin, parts = build_records(plan, conns, scales, enc, opts, sem, target)
     if calibration is not None:
+        cal_x = encode_inputs(enc, calibration, exact=True)
         rates = (
             observe(twin, cal_x, mode="float", spiking=spiking),
             observe(net, encode_inputs(enc, calibration), mode="fixed", spiking=spiking),
@@ -190,6 +230,36 @@ def _choices(
         net, sinfos = split_network(net, twin)
         choices["weight_split"] = [i.to_dict() for i in sinfos]
     return net, dataclasses.replace(report, choices=choices)
+
+
+def _rounding(rounding: str | None, fixed_sc: QuantScales | None, search: str | None) -> str:
+    """The rounding rule: given, else the fixed scales' one, else :data:`DEFAULT_ROUNDING`."""
+    if rounding is None:
+        rounding = fixed_sc.rounding if fixed_sc is not None else DEFAULT_ROUNDING
+    if rounding not in ROUNDINGS:
+        raise ValidationError(f"quantize.rounding: must be one of {ROUNDINGS} (got {rounding!r})")
+    if fixed_sc is not None and search is not None:
+        raise ValidationError(
+            f"quantize.search: the fixed scales give every exponent; use search without scales (got {search!r})"
+        )
+    return rounding
+
+
+def _fixed_encoding(sc: QuantScales) -> dict[str, InputEncoding]:
+    return {
+        k: InputEncoding(n=v.n, scale=v.scale, num_message_bits=v.num_message_bits)
+        for k, v in sc.inputs.items()
+    }
+
+
+def _run_length(flat: FlatGraph, calibration: Any) -> int:
+    """``T`` of the drift measures: the calibration data's steps (at most :data:`~.drift.MAX_STEPS`),
+    else :data:`~.drift.DEFAULT_STEPS`."""
+    if calibration is None:
+        return DEFAULT_STEPS
+    shapes = {name: flat.nodes[name].out_shape for name in flat.inputs}
+    xs = graph_inputs(shapes, calibration, caller="calibration", require_all=False)
+    return min(max((int(a.shape[1]) for a in xs.values()), default=DEFAULT_STEPS), MAX_STEPS)
 
 
 def _check_options(

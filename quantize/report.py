@@ -18,6 +18,7 @@ from spikeport.emulator.network import LIFGroup, Network
 from spikeport.quantize import calibrate as cal
 from spikeport.quantize import fixed_point as fixed
 from spikeport.quantize.calibrate import Bounds, Observation, Scale, static_bounds
+from spikeport.quantize.drift import GroupDrift
 from spikeport.quantize.quant_warnings import WARNING_CODES as WARNING_CODES
 from spikeport.quantize.quant_warnings import QuantWarning as QuantWarning
 
@@ -71,6 +72,9 @@ class GroupReport:
     bound_source: str  # "static" or "calibration"
     rate_float: float | None = None
     rate_fixed: float | None = None
+    #: decays and biases: the rounding rule, chosen and nearest values and their drift errors
+    #: (:class:`~spikeport.quantize.drift.GroupDrift`, measures in :mod:`spikeport.quantize.drift`)
+    drift: GroupDrift | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +112,8 @@ class QuantReport:
                 f"  group {g.name:<16} n={g.n:<5} du={g.du:<5g} dv={g.dv:<5g} vth={g.vth:<6}{tau}"
                 f" headroom[bits] {hr} ({g.bound_source})"
             )
+            if g.drift is not None:
+                lines.append(_drift_line(g.drift))
         for c in self.connections:
             lines.append(
                 f"  conn  {c.name:<16} exp={c.weight_exp:+d} {c.sign_mode:<10} rms err "
@@ -117,6 +123,19 @@ class QuantReport:
         lines += [f"  warning {w}" for w in self.warnings]
         lines += [f"  choice  {k}: {len(v)} connection(s)" for k, v in self.choices.items() if v]
         return "\n".join(lines)
+
+
+def _drift_line(d: GroupDrift) -> str:
+    """The group's decay and bias rounding: chosen value, drift error (nearest value's in brackets)."""
+    du = ""
+    if d.du is not None:
+        du = f" du={d.du} err {d.du_error:.2e} (nearest {d.du_nearest}: {d.du_error_nearest:.2e})"
+    return (
+        f"    {d.rounding} rounding over {d.steps} steps: dv={d.dv} err {d.dv_error:.2e} "
+        f"(nearest {d.dv_nearest}: {d.dv_error_nearest:.2e}){du}; bias rate err {d.bias_rate_error:.3g} "
+        f"(nearest {d.bias_rate_error_nearest:.3g}), v err {d.bias_v_error:.2e} "
+        f"(nearest {d.bias_v_error_nearest:.2e}), {d.bias_changed} mantissa(s) moved"
+    )
 
 
 def _jsonable(x: Any) -> Any:
@@ -275,6 +294,7 @@ def _group_report(
         bound_source=bound.source,
         rate_float=rf,
         rate_fixed=rx,
+        drift=parts.drift.get(g.name),
     )
 
 
@@ -296,7 +316,7 @@ def _connection_report(c: ConnPlan, parts: Parts, mode: str) -> tuple[Connection
         weight_exp=q.exp,
         sign_mode=q.sign_mode,
         shift=mode == "shift",
-        n_weights=int(w.size),
+        n_weights=int(c.m.shape[0] * c.m.shape[1]),  # w: the non-zero entries only when sparse
         n_nonzero_float=int(np.count_nonzero(w)),
         weight_rms_rel_error=rms,
         weight_max_rel_error=mx,

@@ -18,7 +18,6 @@ per connection (error before and after, the exponents, how many weights were cli
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 from spikeport.emulator import bits
 from spikeport.emulator.errors import field_error
 from spikeport.emulator.network import Connection, Network
+from spikeport.emulator.sparse_weights import SparseWeights
 from spikeport.quantize import fixed_point as fixed
 
 OBJECTIVES = ("weight", "output")
@@ -47,20 +47,10 @@ class SearchInfo:
 
 
 def mantissas_at(w: np.ndarray, exp: int, mode: str, nbits: int) -> tuple[np.ndarray, int]:
-    """``(mant, n_clipped)`` of ``w`` (a_in units) at exponent ``exp`` on the grid of ``w``'s sign mode."""
-    sign = fixed.sign_mode(w)
-    step, lo, hi = fixed.weight_grid(sign, nbits)
-    m = w / 2.0**exp
-    if mode == "shift":
-        top = 1 << math.floor(math.log2(hi if sign != "inhibitory" else -lo))
-        mag = np.abs(m)
-        k = np.rint(np.log2(np.where(mag > 0, mag, 1.0)))
-        q = np.where(mag > 0, 2.0 ** np.clip(k, math.log2(step), math.log2(top)), 0.0)
-        q = np.where(mag < step / math.sqrt(2), 0.0, q)
-        return (np.sign(m) * q).astype(np.int64), int(np.count_nonzero(k > math.log2(top)))
-    ideal = np.rint(m / step) * step
-    mant = np.clip(ideal, lo, hi)
-    return mant.astype(np.int64), int(np.count_nonzero(mant != ideal))
+    """``(mant, n_clipped)`` of ``w`` (a_in units) at exponent ``exp`` on the grid of ``w``'s sign mode
+    (:func:`~.fixed_point.quantize_weights_at`)."""
+    q = fixed.quantize_weights_at(w, exp, mode, nbits)
+    return q.mant, q.saturated
 
 
 def _error(dw: np.ndarray, second: np.ndarray | None) -> float:
@@ -123,12 +113,14 @@ def search_network(
     for c in net.connections:
         if c.name not in floats:
             raise field_error("search_network", "twin", "must hold every connection", c.name)
-        w = np.asarray(floats[c.name].weights, np.float64) * 2.0 ** floats[c.name].weight_exp
+        # dense float weights (a sparse connection is made dense here, refused above DENSE_LIMIT)
+        w = np.asarray(floats[c.name].dense_weights(), np.float64) * 2.0 ** floats[c.name].weight_exp
         second = moments.get(c.source) if objective == "output" else None
         e, mant, clipped, before, after = best_exponent(
             w, int(c.weight_exp), mode=mode, nbits=int(c.num_weight_bits), second=second, max_clip=max_clip
         )
-        conns.append(dataclasses.replace(c, weights=mant, weight_exp=e) if e != c.weight_exp else c)
+        new_w = SparseWeights.from_dense(mant) if c.is_sparse else mant
+        conns.append(dataclasses.replace(c, weights=new_w, weight_exp=e) if e != c.weight_exp else c)
         infos.append(
             SearchInfo(
                 connection=c.name,

@@ -90,10 +90,10 @@ def _rms_rel(w: np.ndarray, wq: np.ndarray) -> float:
 
 
 def _info(c: Connection, w: np.ndarray, qs: Sequence[fixed.QuantizedWeights]) -> SplitInfo:
-    before = c.weights * 2.0**c.weight_exp
+    before = c.dense_weights() * 2.0**c.weight_exp
     after = _value(qs)
     nz = w != 0
-    syn0 = int(np.count_nonzero(c.weights))
+    syn0 = int(np.count_nonzero(c.weight_values))
     syn1 = int(sum(np.count_nonzero(q.mant) for q in qs))
     return SplitInfo(
         connection=c.name,
@@ -117,7 +117,7 @@ def _float_weights(c: Connection, twin: Network) -> np.ndarray:
     tc = next((t for t in twin.connections if t.name == c.name), None)
     if tc is None or tc.weights.shape != c.weights.shape:
         raise field_error("split_network", "twin", "must hold the float twin of every connection", c.name)
-    return np.asarray(tc.weights, np.float64) * 2.0**tc.weight_exp
+    return np.asarray(tc.dense_weights(), np.float64) * 2.0**tc.weight_exp
 
 
 def split_connection(
@@ -126,7 +126,7 @@ def split_connection(
     """``c`` (float weights ``w``, a_in units) as up to ``parts`` connections: ``c`` itself, then the
     quantized residuals with decreasing exponents; and the split's :class:`SplitInfo`."""
     first = fixed.QuantizedWeights(
-        mant=np.asarray(c.weights, np.int64), exp=int(c.weight_exp), saturated=0, sign_mode=""
+        mant=np.asarray(c.dense_weights(), np.int64), exp=int(c.weight_exp), saturated=0, sign_mode=""
     )
     qs = [first]
     if parts > 1:

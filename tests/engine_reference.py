@@ -117,12 +117,14 @@ def _lif(g, s: dict[str, list[int]], a_in: list[int], t: int) -> list[int]:
             v = s["v"][j]
             s["ref"][j] -= 1
         else:
+            most = int(getattr(g, "max_spikes", 1))
             if v > theta:
-                spike = 1
+                # multi-spike (max_spikes > 1): as many whole thresholds as v holds, at most `most`
+                spike = 1 if most == 1 else (most if theta == 0 else min(most, v // theta))
             elif ternary and v < int(g.vth_lo) * 64:
                 spike = -1
             if spike:
-                v = v - theta if g.reset == "subtract" else 0
+                v = v - spike * theta if g.reset == "subtract" else 0
                 s["ref"][j] = int(g.refractory)
         s["u"][j], s["v"][j] = u, v
         out.append(spike)

@@ -101,10 +101,10 @@ def test_quantize_and_compare_use_the_suggested_convention(
     assert line.startswith("spikeport compare: semantics: snntorch (the network was quantized under it")
 
 
-def test_quantize_refusal_names_the_suggested_convention(
+def test_quantize_names_the_suggested_multi_spike_convention(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """IF neurons with r == 1 look like Sinabs' export: multi-spike, which the quantizer refuses."""
+    """IF neurons with r == 1 look like Sinabs' export: multi-spike, quantized to graded payloads."""
     import nir
     from spikeport.nir.io import write_nir
 
@@ -112,6 +112,9 @@ def test_quantize_refusal_names_the_suggested_convention(
     write_nir(
         tmp_path / "m.nir", nir.NIRGraph.from_list(affine, nir.IF(r=np.ones(2), v_threshold=np.ones(2)))
     )
-    assert cli.main(["quantize", str(tmp_path / "m.nir"), "-o", str(tmp_path / "n.h5")]) == 2
+    assert cli.main(["quantize", str(tmp_path / "m.nir"), "-o", str(tmp_path / "n.h5")]) == 0
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert "multi_spike=True" in line and "[semantics: sinabs (suggested: IF neurons with r == 1" in line
+    assert line.startswith("spikeport quantize: semantics: sinabs (suggested: IF neurons with r == 1")
+    from spikeport.emulator.io import load_network
+
+    assert [g.max_spikes for g in load_network(tmp_path / "n.h5").groups] == [15]

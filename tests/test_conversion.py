@@ -178,11 +178,12 @@ def test_silent_layer_is_refused() -> None:
             convert(ann, inputs(4, (12,)), steps=4, threshold=threshold)
 
 
-def test_subtract_reset_is_refused_for_lava_zero_reset_is_not() -> None:
+def test_both_resets_quantize_for_lava() -> None:
+    """Subtract reset runs on Lava as spikeport's own process (spikeport.lava.lif_processes)."""
     x = inputs(8, (12,))
     graph, sem = convert(mlp(), x, steps=6)
-    with pytest.raises(UnsupportedError, match=r"reset='subtract'.*Lava"):
-        sp.quantize(graph, sem, calibration=constant_current(x, 6), target="lava")
+    net, _ = sp.quantize(graph, sem, calibration=constant_current(x, 6), target="lava")
+    assert {g.reset for g in net.groups if g.name.startswith("spike")} == {"subtract"}
     graph, sem = convert(mlp(), x, steps=6, reset="zero")
     net, _ = sp.quantize(graph, sem, calibration=constant_current(x, 6), target="lava")
     assert {g.reset for g in net.groups if g.name.startswith("spike")} == {"zero"}

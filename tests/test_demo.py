@@ -40,7 +40,8 @@ def test_demo_end_to_end(
     """Accuracy bounds hold over a seed sweep of this config (issue 11: a CPU acts like a new seed).
 
     Seeds 0-9 with the demo's pinned CPU paths and 0-7 with native AVX-512 paths: float 75.6% ..
-    88.3% (bound > 50%), fixed - float -1.1 .. +1.9 pp (bound within 5 pp). In a pytest session the
+    88.3% (bound > 50%), fixed - float -1.1 .. +1.9 pp before fine-tuning trained only the NIR weights,
+    +1.7 .. +5.3 pp after (an AMD EPYC; bound: at most 5 pp lost). In a pytest session the
     paths are whatever the session's first torch kernel fixed, so either kind can run here.
     """
     for name, value in CPU_PINS.items():  # run_demo sets these where unset; undone after the test
@@ -56,7 +57,9 @@ def test_demo_end_to_end(
     acc = summary["accuracy"]
     assert set(acc) == {"float", "fixed", "shift"}
     assert acc["float"] > 0.5  # well above chance (0.1) after 3 epochs
-    assert abs(acc["fixed"] - acc["float"]) <= 0.05
+    # fine-tuning on the integer model trains further than the 3 float epochs, so the quantized
+    # networks may end above float; what must hold is that quantization loses at most 5 points
+    assert acc["fixed"] >= acc["float"] - 0.05 and acc["shift"] >= acc["float"] - 0.05
     assert summary["lava"]["fixed"]["bit_exact"] and summary["lava"]["shift"]["bit_exact"]
     for name in ("model.nir", "net_fixed.h5", "net_shift.h5", "index.html", "energy.txt", "membrane.png"):
         assert (out / name).is_file(), name

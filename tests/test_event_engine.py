@@ -213,3 +213,61 @@ def test_extreme_decays_match_dense() -> None:
     x = (np.random.default_rng(0).random((2, 40, 3)) < 0.3).astype(np.int8)
     _compare(net, {"in": x}, ("spikes",))
     _compare(net, {"in": x}, ("spikes", "u", "v"))
+
+
+@pytest.mark.parametrize("dv", [0, 1, 2, 41, 410, 2048, 4000, 4095, 4096])
+def test_decay_to_zero_shortcut_is_proven(dv: int) -> None:
+    """``_decays_to_zero(v, dv, k)`` (the O(1) catch-up of a neuron without bias) claims 0 only where
+    stepping ``decay`` ``k`` times gives 0 (checked against the plain step loop, over magnitudes up
+    to the v limit), and claims it at least after ``|v|`` steps."""
+    from spikeport.emulator.engines.event_loop import _decays_to_zero
+
+    for v in [*range(-40, 41), 997, -5000, 123_457, -(VMAX - 3), VMAX]:
+        x, first = v, 0
+        while x != 0 and first < 20_000:
+            x, first = _decay(x, dv), first + 1
+        for k in range(0, min(first + 3, 20_000)):
+            if _decays_to_zero(v, dv, k):
+                assert k >= first, (v, dv, k, first)
+        if dv >= 1:  # |v| shrinks by at least 1 per step
+            assert _decays_to_zero(v, dv, abs(v)), (v, dv)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_long_silent_gaps_match_dense(seed: int) -> None:
+    """Neurons without bias that sit dormant for hundreds of steps between rare inputs (catch-up by
+    the zero shortcut or the band walk, no predictions) and a few bias-driven ones, over 1,500 steps."""
+    rng = np.random.default_rng(500 + seed)
+    n = 120
+    dv = int(rng.choice([0, 1, 3, 410, 4095]))
+    kind = ("zero", "subtract", "ternary")[seed % 3]
+    bias = np.where(rng.random(n) < 0.05, rng.integers(-2000, 2000, n), 0)
+    fields = dict(name="h", n=n, du=int(rng.choice([0, 2048, 4095])), dv=dv, vth=int(rng.choice([0, 40])))
+    fields.update(bias_mant=bias, bias_exp=0, u0=0, v0=rng.integers(-(1 << 20), 1 << 20, n))
+    g: LIFGroup = (
+        TernaryLIFGroup(**fields, vth_lo=-int(rng.integers(0, 300)))
+        if kind == "ternary"
+        else LIFGroup(**fields, reset=kind)
+    )
+    w = np.where(rng.random((n, 4)) < 0.2, rng.integers(-200, 200, (n, 4)), 0)
+    net = Network(
+        inputs=[InputGroup(name="x", n=4)],
+        groups=[g],
+        connections=[Connection(name="in", source="x", target="h", weights=w)],
+    )
+    x = {"x": (rng.random((2, 1500, 4)) < 0.004).astype(np.int64)}
+    _compare(net, x, ("spikes",))
+
+
+def test_step_numbers_beyond_int32_are_refused() -> None:
+    """The event engine keeps step numbers in int32 row columns: a state that would run past step
+    2**31 - 1 is refused (the dense engine runs it)."""
+    from dataclasses import replace
+
+    lif = LIFGroup(name="h", n=1, du=0, dv=0, vth=1, bias_mant=[0], bias_exp=[0], u0=[0], v0=[0])
+    x = np.zeros((1, 3, 1), np.int64)
+    first = engine.run(_tiny(lif), x, engine="dense")
+    late = replace(first.state, time_step=(1 << 31) - 2)
+    with pytest.raises(UnsupportedError, match=r"event engine: runs up to step 2147483647 \(got"):
+        engine.run(_tiny(lif), x, engine="event", state=late)
+    engine.run(_tiny(lif), x[:, :1], engine="event", state=late)  # the last representable step runs

@@ -29,9 +29,11 @@ pytestmark = pytest.mark.lava
 T = 8
 
 
+LIF_BASE: dict[str, Any] = dict(du=4095, dv=4095, vth=1000, bias_mant=0, bias_exp=0, u0=0, v0=0)
+
+
 def lif(name: str, n: int = 1, **kw: Any) -> LIFGroup:
-    base: dict[str, Any] = dict(du=4095, dv=4095, vth=1000, bias_mant=0, bias_exp=0, u0=0, v0=0)
-    return LIFGroup(name=name, n=n, **{**base, **kw})
+    return LIFGroup(name=name, n=n, **{**LIF_BASE, **kw})
 
 
 def conn(name: str, src: str, tgt: str, w: Any, **kw: Any) -> Connection:
@@ -211,9 +213,6 @@ def test_processes_are_stopped_when_reading_fails(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(
     ("group", "match"),
     [
-        (lif("g", reset="subtract"), r"reset='subtract'.*only reset v to 0"),
-        (lif("g", refractory=2), r"refractory=2.*LIFRefractory has no fixed_pt model"),
-        (SigmaDeltaGroup(name="g", n=1, vth=1, bias=0, corrected=True), r"corrected=True.*PR #875"),
         (SigmaDeltaGroup(name="g", n=1, vth=2**23, bias=0, spike_exp=9), r"overflow Lava's int32"),
         (lif("g", vth=1.5), r"non-integer values.*vth"),
     ],
@@ -225,11 +224,20 @@ def test_refuses_what_lava_fixed_pt_cannot_run(group: Any, match: str) -> None:
 
 
 def test_refusal_lists_every_problem_and_runs_nothing() -> None:
-    net = one_in(lif("a", reset="subtract"), lif("b", refractory=1), conns=[conn("c", "x", "a", 0.5)])
+    sd = SigmaDeltaGroup(name="b", n=1, vth=2**23, bias=0, spike_exp=9)
+    net = one_in(lif("a"), sd, conns=[conn("c", "x", "a", 0.5)])
     with pytest.raises(UnsupportedError) as info:
         check_supported(net)
     text = str(info.value)
-    assert "reset='subtract'" in text and "refractory=1" in text and "weights" in text
+    assert "overflow Lava's int32" in text and "weights" in text
+
+
+def test_lif_extensions_are_not_refused() -> None:
+    """Subtract reset, refractory periods and periodic TernaryLIF resets run as spikeport's own Lava
+    process (tests/test_lava_processes.py checks them bit for bit)."""
+    tern = TernaryLIFGroup(**{**LIF_BASE, "name": "c", "n": 1}, vth_lo=-1, reset_interval=2)
+    net = one_in(lif("a", reset="subtract"), lif("b", refractory=1), tern, conns=[conn("c", "x", "a", 1)])
+    check_supported(net)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from spikeport.emulator.engines.dispatch import run
-from spikeport.emulator.errors import UnsupportedError, ValidationError
+from spikeport.emulator.errors import ValidationError
 from spikeport.quantize import lmu_deploy as D
 from spikeport.quantize.training.lmu import LMU, legendre_ab, zoh
 from spikeport.quantize.training.sigma_delta import SigmaDeltaActivation
@@ -55,6 +55,48 @@ def test_forward_shapes_and_quantizer_counts() -> None:
     counts = torch.stack(model.act.counts, 1)
     assert counts.shape == (4, STEPS + 1, 6)
     assert int(counts.min()) >= 0 and int(counts.max()) <= 7
+
+
+def _feedback_free_pair(readout_steps: int = 0) -> tuple[LMU, LMU]:
+    """The FFT-memory model and the step-by-step model with the same weights and ``e_h = e_m = 0``."""
+    kw = dict(memory_grid_exp=None, readout_steps=readout_steps, seed=4)
+    fast = LMU(3, 6, 12.0, 5, 4, memory_feedback=False, **kw)  # type: ignore[arg-type]
+    slow = LMU(3, 6, 12.0, 5, 4, **kw)  # type: ignore[arg-type]
+    with torch.no_grad():
+        for name in ("e_x", "W_x", "W_h", "W_m", "b", "W_o", "b_o"):
+            getattr(slow, name).copy_(getattr(fast, name))
+        slow.e_h.zero_()
+        slow.e_m.zero_()
+    return fast, slow
+
+
+@pytest.mark.parametrize("readout_steps", [0, 3])
+def test_feedback_free_memory_by_fft_equals_the_recurrence(readout_steps: int) -> None:
+    """Float equivalence of two formulas (FFT convolution vs recurrence), not a bit-exactness claim."""
+    fast, slow = _feedback_free_pair(readout_steps)
+    assert "e_h" not in dict(fast.named_parameters())
+    x = torch.rand(4, 17, 3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = fast(x), slow(x)
+    assert float((a - b).abs().max()) < 1e-5 and float(a.std()) > 1e-3
+
+
+def test_readout_over_the_last_steps_only_and_not_deployed() -> None:
+    fast, _ = _feedback_free_pair(readout_steps=2)
+    x = torch.rand(3, 9, 3, generator=torch.Generator().manual_seed(1))
+    y = x.clone()
+    y[:, :2] = 0.0  # a change early on moves the memory, hence the last steps too ...
+    with torch.no_grad():
+        fast.W_m.zero_()  # ... unless the memory is not read: then only the last 2 steps count
+        fast.W_h.zero_()
+        torch.testing.assert_close(fast(x), fast(y), rtol=0, atol=0)
+        z = x.clone()
+        z[:, -1] = 1.0 - z[:, -1]
+        assert not torch.equal(fast(x), fast(z))
+    with pytest.raises(ValidationError, match=r"LMU\.readout_steps: must be 0 to deploy"):
+        fast.deploy_params()
+    with pytest.raises(ValidationError, match=r"LMU\.readout_steps: must be >= 0"):
+        LMU(3, 6, 12.0, 5, 4, readout_steps=-1)
 
 
 def test_split_weight_parts_are_single_signed_representable_and_exact_on_grid() -> None:
@@ -115,17 +157,8 @@ def test_quantize_refuses_fractional_dt_and_reports_memory_error() -> None:
     assert 0 < model.memory_grid_error() <= 2.0**-9
 
 
-def test_lava_backend_refuses_the_corrected_model() -> None:
-    from spikeport.lava.backend import check_supported
-
-    model, _ = _small()
-    net = D.build_network(D.quantize_lmu(model.deploy_params(), steps=STEPS), "corrected")
-    with pytest.raises(UnsupportedError, match="PR #875"):
-        check_supported(net)
-
-
 @pytest.mark.lava
-@pytest.mark.parametrize("variant", ["lava", "naive"])
+@pytest.mark.parametrize("variant", ["lava", "naive", "corrected"])
 def test_deployed_lmu_is_bit_exact_on_lava(variant: str) -> None:
     from spikeport.lava.backend import run_lava
 

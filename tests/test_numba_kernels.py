@@ -76,6 +76,23 @@ def test_lif_fire(ternary: bool, subtract: bool) -> None:
         np.testing.assert_array_equal(binary, got)
 
 
+@pytest.mark.parametrize(("vth", "most"), [(100, 3), (100, 127), (1, 127), (0, 5), (bits.VTH_MAX, 2)])
+@pytest.mark.parametrize("subtract", [False, True])
+def test_lif_fire_multi(vth: int, most: int, subtract: bool) -> None:
+    th = vth << bits.VTH_SHIFT
+    v = np.array(
+        sorted({*_around(0, th, 2 * th, 3 * th, most * th, (most + 1) * th, L - 1, 1 - L)}), np.int64
+    )
+    k_ref = kernels.lif_multi_spikes(v, vth, most)
+    # an independent oracle in Python ints: as many whole thresholds as v holds (v > th), at most `most`
+    oracle = [0 if x <= th else (most if th == 0 else min(most, x // th)) for x in v.tolist()]
+    np.testing.assert_array_equal(k_ref, oracle)
+    got = np.array([nk.lif_fire_multi(int(x), th, most, subtract) for x in v])
+    np.testing.assert_array_equal(got[:, 1], oracle)
+    v_ref = np.where(k_ref > 0, v - k_ref * th if subtract else 0, v)
+    np.testing.assert_array_equal(got[:, 0], v_ref)
+
+
 def _numpy_step(u, v, a, du, dv, bias, vth, vth_lo, ternary, subtract):  # type: ignore[no-untyped-def]
     u2 = kernels.lif_current(u, a, du)
     v2 = kernels.lif_voltage(v, u2, bias, dv)

@@ -80,4 +80,4 @@ def test_wheel_contains_all_subpackages(tmp_path: Path) -> None:
     assert "spikeport/emulator/energy/profiles/loihi1.toml" in names
     assert any(n.startswith("spikeport/cli/main.py") for n in names)
     entry = [n for n in names if n.endswith("entry_points.txt")]
-    assert entry and "spikeport = spikeport.cli.main:main" in zipfile.ZipFile(wheel).read(entry[0]).decode()
+    assert entry and "spikeport = spikeport.cli.main:entry" in zipfile.ZipFile(wheel).read(entry[0]).decode()

@@ -63,6 +63,19 @@ def test_forward_equals_emulator_on_random_networks(seed: int) -> None:
     _assert_same(net, IntegerSNN(net), random_inputs(rng, net, 20, batch=3))
 
 
+def test_forward_equals_emulator_on_multi_spike_networks() -> None:
+    """Multi-spike groups (max_spikes > 1, graded payload k, zero/subtract reset, refractory)."""
+    most = 0
+    for seed in range(12):
+        rng = np.random.default_rng(7000 + seed)
+        net = _canonical(random_network(rng, kinds=("multi_spike", "multi_spike", "lif"), steps=20))
+        x = random_inputs(rng, net, 20, batch=2)
+        _assert_same(net, IntegerSNN(net), x)
+        spikes = run(net, x)
+        most = max([most, *(int(spikes[f"{g.name}/spikes"].max()) for g in net.groups if g.max_spikes > 1)])
+    assert most > 1  # several spikes in one step did occur
+
+
 def _small_model() -> snn.SNN:
     torch.manual_seed(0)
     model = snn.SNN(nn.Linear(12, 16), snn.LIF(16, beta=0.9), nn.Linear(16, 4), snn.LIF(4, beta=0.8))

@@ -302,7 +302,8 @@ def test_weights_are_what_lava_keeps():
 
     net, _ = quantize(conv_graph(), "nir", weight_bits=6)
     for c in net.connections:
-        np.testing.assert_array_equal(lava_weights(c.weights, 6), c.weights)
+        # the stored values (a lowered convolution's are held sparse; zeros do not change the sign mode)
+        np.testing.assert_array_equal(lava_weights(c.weight_values, 6), c.weight_values)
         assert c.num_weight_bits == 6
 
 
@@ -343,18 +344,26 @@ def test_unsupported_node_lists_supported_types():
         quantize(g, "nir")
 
 
-def test_lava_target_refuses_subtract_reset():
-    with pytest.raises(UnsupportedError, match="reset='subtract' is a spikeport emulator extension"):
-        quantize(chain(_lif), "snntorch", target="lava")
-    net, _ = quantize(chain(_lif), "snntorch")
-    assert net.group("h").reset == "subtract"
+def test_lava_target_accepts_subtract_reset_and_hold():
+    """Subtract reset and the held reset (refractory=1) run on Lava as spikeport's own process
+    (spikeport.lava.lif_processes), so target='lava' maps them as the emulator target does."""
+    for sem in ("snntorch", semantics("snntorch", reset="zero", reset_timing="next_step_hold")):
+        lava, _ = quantize(chain(_lif), sem, target="lava")
+        emu, _ = quantize(chain(_lif), sem)
+        for name in ("h", "o"):
+            assert (lava.group(name).reset, lava.group(name).refractory) == (
+                emu.group(name).reset,
+                emu.group(name).refractory,
+            )
+    assert lava.group("h").refractory == 1
+    assert quantize(chain(_lif), "snntorch", target="lava")[0].group("h").reset == "subtract"
 
 
-def test_reset_none_and_multi_spike_refused():
+def test_reset_none_refused_and_multi_spike_mapped():
     with pytest.raises(UnsupportedError, match="reset='none'"):
         quantize(chain(_lif), semantics("nir", reset="none"))
-    with pytest.raises(UnsupportedError, match="multi_spike"):
-        quantize(chain(_lif), "sinabs")
+    net, _ = quantize(chain(_lif), "sinabs")  # multi-spike: graded payloads (tests/test_multi_spike.py)
+    assert net.group("h").max_spikes > 1
 
 
 def test_recurrent_rest_zero_refused_where_a_recurrent_bias_reaches_the_group():

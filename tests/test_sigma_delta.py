@@ -94,6 +94,16 @@ def test_anneal_dt_is_geometric_from_start_to_end() -> None:
         anneal_dt(0.5, 0.0, 1.0)
 
 
+def test_anneal_dt_holds_the_final_dt_for_the_last_fraction() -> None:
+    # hold = 0.5: the geometric path is covered in the first half, then dt stays at the end value
+    assert anneal_dt(0.25, 64.0, 1.0, hold=0.5) == 8.0
+    assert anneal_dt(0.5, 64.0, 1.0, hold=0.5) == 1.0
+    assert anneal_dt(0.75, 64.0, 1.0, hold=0.5) == 1.0
+    assert anneal_dt(0.0, 64.0, 1.0, hold=0.5) == 64.0
+    with pytest.raises(ValidationError, match=r"anneal_dt\.hold: must be in \[0, 1\)"):
+        anneal_dt(0.5, 64.0, 1.0, hold=1.0)
+
+
 def test_activity_and_significant_bits() -> None:
     counts = torch.tensor([[[0, 1, 7], [0, 3, 8]], [[0, 2, 0], [0, 0, 1]]])
     np.testing.assert_array_equal(activity_bits(counts).numpy(), [0, 2, 4])

@@ -267,6 +267,7 @@ def test_example_07_trains_sparse_and_runs_on_the_emulator(tmp_path) -> None:
     assert summary["hidden_spike_agreement"] > 0.9 and summary["output_spike_agreement"] > 0.9
     assert summary["hidden_spike_rate"] > 1e-3  # the hidden layer fires: the agreement means something
     assert abs(summary["accuracy_emulator"] - summary["accuracy_float_nir"]) <= 0.05
+    assert summary["finetune_emulator_equals_training_forward"] is True  # sparse QAT: trained == run
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -57,25 +57,41 @@ def _index_bits(n_targets: int) -> int | None:
     return next((b for b in INDEX_BITS if b >= need), None)
 
 
+def nonzero_mask(c: Connection) -> Any:
+    """(target.n, source.n): True at nonzero weights; a ``scipy.sparse`` matrix of ones for sparse
+    weights (never made dense), a bool array otherwise."""
+    if c.is_sparse:
+        from scipy.sparse import csr_matrix
+
+        rows, cols, _ = c.nonzero()
+        return csr_matrix((np.ones(rows.size, np.int32), (rows, cols)), shape=c.weights.shape)
+    return np.asarray(c.weights) != 0
+
+
+def col_nnz(mask: Any, a: int, b: int) -> np.ndarray:
+    """Nonzero entries per column in rows ``a:b`` of a :func:`nonzero_mask`, (source.n,) int64."""
+    return np.asarray(mask[a:b].sum(axis=0), np.int64).ravel()
+
+
 @dataclass
 class _Conn:
     """A connection as the map needs it: nonzero mask and bits per stored synapse."""
 
     source: str
-    mask: np.ndarray  # (target.n, source.n) bool
+    mask: Any  # (target.n, source.n) :func:`nonzero_mask`
     weight_bits: int
     delay_bits: int
 
     @classmethod
     def of(cls, c: Connection) -> _Conn:
         d = 0 if c.delays is None else int(np.ceil(np.log2(c.max_delay + 1)))
-        return cls(c.source, np.asarray(c.weights) != 0, min(int(c.num_weight_bits), 8), d)
+        return cls(c.source, nonzero_mask(c), min(int(c.num_weight_bits), 8), d)
 
     def slice_bits(self, a: int, b: int) -> tuple[np.ndarray, int]:
         """Used source axons (bool per source neuron) and synapse bits for target rows ``a:b``: per
         axon the smaller of the dense (every target, no index) and sparse (nonzero ones, indexed)
         encodings."""
-        nnz = self.mask[a:b].sum(axis=0)
+        nnz = col_nnz(self.mask, a, b)
         used = nnz > 0
         bps = self.weight_bits + self.delay_bits
         dense = axon_bits(np.full(int(used.sum()), b - a), bps)
@@ -161,9 +177,9 @@ def _fan_out(net: Network, place: Placement) -> dict[str, list[int]]:
     for g in net.groups:
         hits: dict[int, np.ndarray] = {}
         for c in net.outgoing(g.name):
-            mask = np.asarray(c.weights) != 0
+            mask = nonzero_mask(c)
             for core, (a, b) in zip(ids[c.target], place[c.target], strict=True):
-                hit = mask[a:b].any(axis=0)
+                hit = col_nnz(mask, a, b) > 0
                 hits[core] = hits[core] | hit if core in hits else hit
         per_neuron = sum(hits.values(), np.zeros(int(g.n), np.int64))
         out[g.name] = [int(np.asarray(per_neuron)[a:b].sum()) for a, b in place[g.name]]
@@ -343,9 +359,9 @@ def destination_cores(net: Network, source: str, place: Placement) -> np.ndarray
     n = int(net.group(source).n)
     hits: dict[tuple[str, int], np.ndarray] = {}
     for c in net.outgoing(source):
-        mask = np.asarray(c.weights) != 0
+        mask = nonzero_mask(c)
         for k, (a, b) in enumerate(place[c.target]):
-            hit = mask[a:b].any(axis=0)
+            hit = col_nnz(mask, a, b) > 0
             key = (c.target, k)
             hits[key] = hits[key] | hit if key in hits else hit
     return np.asarray(sum(hits.values(), np.zeros(n, np.int64)), np.int64)

@@ -125,6 +125,41 @@ def read_arrays(path: str, *, option: str = "--input", time_first: bool = False)
     return swap_time_first(data) if time_first else data
 
 
+class ArrayRows:
+    """A ``.npy`` input read a few samples at a time (``spikeport run --stream``): the header is checked
+    as :func:`read_arrays` does; :meth:`rows` maps the file, copies samples ``start:stop`` (axis 1 of the
+    file under ``--time-first``) and unmaps it, so memory holds one chunk whatever the file's size."""
+
+    def __init__(self, path: str, *, option: str = "--input", time_first: bool = False) -> None:
+        p = Path(path)
+        if not p.is_file():
+            rule = "must be a file, not a folder" if p.is_dir() else "no such file"
+            raise ValidationError(f"{option}: {rule} (got {path!r})")
+        with open(p, "rb") as f:
+            magic = f.read(6)
+        if magic != b"\x93NUMPY":
+            raise ValidationError(f"{option}: streaming reads one .npy array, not a .npz (got {path!r})")
+        _npy_header(p, option)
+        self.path, self.time_first = p, time_first
+        self.shape = self._map().shape
+        if time_first and len(self.shape) >= 3:
+            self.shape = (self.shape[1], self.shape[0], *self.shape[2:])
+
+    def _map(self) -> Any:
+        import numpy as np
+
+        return np.load(self.path, mmap_mode="r", allow_pickle=False)
+
+    def rows(self, start: int, stop: int) -> Any:
+        import numpy as np
+
+        mapped = self._map()
+        view = swap_time_first(mapped) if self.time_first else mapped
+        out = np.array(view[start:stop])
+        del view, mapped  # unmapped: the pages read leave the process
+        return out
+
+
 def swap_time_first(data: Any) -> Any:
     """``(T, B, ...)`` -> ``(B, T, ...)`` for every array of three or more dimensions."""
     import numpy as np

@@ -25,6 +25,19 @@ def _configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--shift-decays", action="store_true", help="round du + 1 and dv to powers of two")
     p.add_argument(
+        "--rounding",
+        choices=("nearest", "min_drift"),
+        default=None,
+        help="decays and biases: rounded to nearest, or by least drift over the run (default: nearest, "
+        "or the --scales network's rule)",
+    )
+    p.add_argument(
+        "--scales",
+        metavar="NET.h5",
+        help="take the group scales, thresholds, weight exponents, decays and input scales of this "
+        "quantized network (e.g. to requantize a fine-tuned network's written-back NIR exactly)",
+    )
+    p.add_argument(
         "--margin", type=float, default=2.0, help="calibration peaks are multiplied by this (default 2)"
     )
     p.add_argument(
@@ -45,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
         semantics_line,
     )
     from spikeport.emulator.errors import UnsupportedError
+    from spikeport.emulator.io import load_network
     from spikeport.quantize.quantize_nir import quantize
 
-    check_outputs({"--output": args.output, "--json": args.json}, [args.model, args.calibrate])
+    check_outputs({"--output": args.output, "--json": args.json}, [args.model, args.calibrate, args.scales])
     graph, stored = load_model(args.model)
     sem, origin = model_semantics(args, graph, stored)
     cal = None
@@ -58,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         net, report = quantize(
             graph, sem,
             weight_bits=args.weight_bits, mode=args.mode, calibration=cal, target=args.target,
-            shift_decays=args.shift_decays, margin=args.margin,
+            shift_decays=args.shift_decays, margin=args.margin, rounding=args.rounding,
+            scales=None if not args.scales else load_network(args.scales),
         )  # fmt: skip
     except UnsupportedError as exc:  # a refusal names the convention it came from, when not given
         line = semantics_line(origin, args)

@@ -5,7 +5,7 @@
     spikeport run NET.h5 --input X.npy -o OUT.npz [--backend emulator|lava] [--record spikes,v,u]
                   [--pad auto|N] [--aligned] [--internal] [--time-first] [--float] [--json]
                   [--engine dense|event|torch] [--device cpu|cuda] [--format npz|npz-compressed|h5|npy-dir]
-                  [--cluster local[:N]|tcp://HOST:PORT] [--chunk-size B]
+                  [--cluster local[:N]|tcp://HOST:PORT] [--chunk-size B] [--stream B]
     spikeport run MODEL.nir --input X.npy -o OUT.npz [--semantics NAME --dt ... --reset ...]  (float run)
 
 ``NET.h5`` is an integer network (:func:`spikeport.emulator.io.save_network`). ``X.npy`` holds one
@@ -36,18 +36,24 @@ attribute ``__metadata__``) and ``npy-dir`` (a folder: ``OUT/<group>/<variable>.
 Scale. ``--engine torch --device cpu|cuda`` runs the bit-exact torch engine. ``--cluster local[:N]``
 (N local worker processes) or ``--cluster tcp://HOST:PORT`` (a running ``dask scheduler``) splits the
 batch into chunks (``--chunk-size``) run on the Dask workers (:mod:`spikeport.cluster`): the arrays equal
-the in-process run's.
+the in-process run's. ``--stream B`` (:mod:`spikeport.cli.run_stream`) reads, runs and writes ``B``
+samples at a time (``.npy`` input, ``--format h5`` or ``npy-dir``), so memory stays that of one chunk
+for any number of samples; the arrays equal the one-shot run's.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from spikeport.cli.main import command
+from spikeport.cli.run_core import INTERNAL_PREFIX as INTERNAL_PREFIX
+from spikeport.cli.run_core import add_cluster_arg as add_cluster_arg
+from spikeport.cli.run_core import align_result, finish_result, group_lags, pad_steps, run_with, spike_dtypes
+from spikeport.cli.run_core import backend_options as backend_options
+from spikeport.cli.run_core import cluster_client as cluster_client
+from spikeport.cli.run_core import run_options as run_options
 from spikeport.emulator.errors import UnsupportedError, ValidationError
 from spikeport.nir.semantics_args import add_semantics_args
 
@@ -56,48 +62,7 @@ if TYPE_CHECKING:
     from spikeport.emulator.result import RunResult
 
 BACKENDS = ("emulator", "lava")
-INTERNAL_PREFIX = "~"
 OUTPUT_FORMATS = ("npz", "npz-compressed", "h5", "npy-dir")  # spikeport.emulator.result_files.FORMATS
-
-
-def add_cluster_arg(p: argparse.ArgumentParser) -> None:
-    """``--cluster`` and ``--chunk-size`` (``run``, ``compare``, ``energy``)."""
-    p.add_argument(
-        "--cluster",
-        default=None,
-        metavar="local[:N]|tcp://HOST:PORT",
-        help="split the batch over a Dask cluster: N local worker processes, or a running scheduler",
-    )
-    p.add_argument(
-        "--chunk-size", type=int, default=None, metavar="B", help="samples per Dask chunk (with --cluster)"
-    )
-
-
-@contextlib.contextmanager
-def cluster_client(args: argparse.Namespace) -> Iterator[Any]:
-    """A Dask client for ``--cluster`` (None without it), closed with its local cluster afterwards."""
-    spec = getattr(args, "cluster", None)
-    if spec is None:
-        if getattr(args, "chunk_size", None) is not None:
-            raise ValidationError(f"--chunk-size: needs --cluster (got {args.chunk_size})")
-        yield None
-        return
-    if args.chunk_size is not None and args.chunk_size < 1:
-        raise ValidationError(f"--chunk-size: must be >= 1 (got {args.chunk_size})")
-    from spikeport.cluster import client_from_spec, close_client
-
-    client = client_from_spec(spec)
-    try:
-        yield client
-    finally:
-        close_client(client)
-
-
-def run_options(args: argparse.Namespace, client: Any) -> dict[str, Any]:
-    """``sp.run`` keywords for the cluster: the client and the chunk size, when given."""
-    if client is None:
-        return {}
-    return {"client": client, **({"chunk_size": args.chunk_size} if args.chunk_size else {})}
 
 
 def pad_value(text: str) -> int | None:
@@ -144,6 +109,13 @@ def _configure(p: argparse.ArgumentParser) -> None:
     )
     add_cluster_arg(p)
     p.add_argument(
+        "--stream",
+        type=int,
+        default=None,
+        metavar="B",
+        help="run and write B samples at a time, in bounded memory (.npy input; --format h5 or npy-dir)",
+    )
+    p.add_argument(
         "--pad",
         type=pad_value,
         default=None,
@@ -173,39 +145,6 @@ def load_inputs(path: str, *, time_first: bool = False) -> Any:
     return read_arrays(path, option="--input", time_first=time_first)
 
 
-def group_lags(net: Network) -> dict[str, int]:
-    """Steps by which each group answers behind the input: the quantizer's record, else the longest
-    feed-forward path (1 + delay per connection; connections that close a loop are left out)."""
-    import numpy as np
-
-    recorded = net.metadata.get("groups") if isinstance(net.metadata, dict) else None
-    lags = {g.name: 0 for g in net.inputs}
-    incoming: dict[str, list[tuple[str, int]]] = {g.name: [] for g in net.groups}
-    for c in net.connections:
-        extra = 0 if c.delays is None else int(np.max(c.delays, initial=0))
-        incoming.setdefault(c.target, []).append((c.source, 1 + extra))
-    pending = [g.name for g in net.groups]
-    while pending:
-        ready = [g for g in pending if all(s in lags for s, _ in incoming[g])] or pending[:1]
-        for g in ready:
-            lags[g] = max([0, *(lags[s] + d for s, d in incoming[g] if s in lags)])
-            pending.remove(g)
-    if recorded:
-        lags.update({k: int(v["lag"]) for k, v in recorded.items() if k in lags and "lag" in v})
-    return {g.name: lags[g.name] for g in net.groups}
-
-
-def _pad(xs: dict[str, Any], steps: int) -> dict[str, Any]:
-    import numpy as np
-
-    if not steps:
-        return xs
-    return {
-        k: np.concatenate([a, np.zeros((a.shape[0], steps, *a.shape[2:]), a.dtype)], axis=1)
-        for k, a in xs.items()
-    }
-
-
 def _run_network(args: argparse.Namespace, record: list[str]) -> tuple[RunResult, dict[str, Any]]:
     from spikeport.cli.files import load_network, network_inputs
 
@@ -221,7 +160,7 @@ def _run_network(args: argparse.Namespace, record: list[str]) -> tuple[RunResult
             f"--pad: --aligned needs at least the largest lag {max(lags.values())} (got {pad})"
         )
     steps = next(iter(xs.values())).shape[1]
-    result = _execute(net, _pad(xs, pad), args, record, mode)
+    result = _execute(net, pad_steps(xs, pad), args, record, mode)
     meta = {
         "semantics": net.metadata.get("semantics"),
         "lag": lags,
@@ -232,7 +171,7 @@ def _run_network(args: argparse.Namespace, record: list[str]) -> tuple[RunResult
         + ("; arrays cut to [lag[G], lag[G] + T): index t = input step t" if args.aligned else ""),
     }
     if args.aligned:
-        result = _align(result, lags, steps)
+        result = align_result(result, lags, steps)
     return result, meta
 
 
@@ -240,33 +179,9 @@ def _execute(
     net: Network, xs: dict[str, Any], args: argparse.Namespace, record: list[str], mode: str
 ) -> RunResult:
     """The run itself, on the backend: in this process, or split over the ``--cluster`` workers."""
-    if args.backend == "lava":
-        if args.device is not None:
-            raise UnsupportedError("--device: Lava runs on the CPU; use --backend emulator --engine torch")
-        opts: dict[str, Any] = {"progress": True, "timeout": args.lava_timeout}
-    else:
-        opts = {"mode": mode, "engine": args.engine, "progress": True}
-        if args.device is not None:
-            opts["device"] = args.device
+    opts = backend_options(args, mode)
     with cluster_client(args) as client:
-        if client is not None:
-            from spikeport.api import run as sp_run
-
-            return sp_run(net, xs, backend=args.backend, record=record, **run_options(args, client), **opts)
-        if args.backend == "lava":
-            from spikeport.lava.backend import run_lava
-
-            return run_lava(net, xs, record=record, **opts)
-        from spikeport.emulator.engines.dispatch import run
-
-        return run(net, xs, record=record, **opts)
-
-
-def _align(result: RunResult, lags: dict[str, int], steps: int) -> RunResult:
-    from spikeport.emulator.result import RunResult
-
-    outs = {k: v[:, lags.get(k.split("/", 1)[0], 0) :][:, :steps] for k, v in result.outputs.items()}
-    return RunResult(outputs=outs, metadata=result.metadata)
+        return run_with(net, xs, args, record, opts, client)
 
 
 def _run_nir_model(args: argparse.Namespace, record: list[str]) -> tuple[RunResult, dict[str, Any]]:
@@ -319,27 +234,6 @@ def _semantics_summary(result: RunResult) -> dict[str, Any]:
     return {"semantics": origin} if origin else {}
 
 
-def _finish(result: RunResult, extra: dict[str, Any], args: argparse.Namespace) -> RunResult:
-    """Hide internal groups, the run's facts in the metadata (spikes are written as int32:
-    :func:`spike_dtypes`)."""
-    from spikeport.emulator.result import RunResult
-
-    outs = {k: v for k, v in result.outputs.items() if args.internal or not k.startswith(INTERNAL_PREFIX)}
-    meta = {
-        **result.metadata,
-        **{k: v for k, v in extra.items() if v is not None or k not in result.metadata},
-    }
-    meta.update(network_file=str(args.net), input_file=str(args.input), time_first=bool(args.time_first))
-    return RunResult(outputs=outs, metadata=meta)
-
-
-def spike_dtypes(result: RunResult) -> dict[str, Any]:
-    """Spikes are written as ``int32`` whatever the backend recorded (cast while writing, no copy)."""
-    import numpy as np
-
-    return {k: np.int32 for k in result.outputs if k.endswith("/spikes")}
-
-
 def check_output(args: argparse.Namespace) -> None:
     """``--output`` before any work: a file (:func:`~spikeport.cli.files.check_outputs`), or for
     ``--format npy-dir`` a new folder or a previous npy-dir output that holds none of the inputs."""
@@ -382,12 +276,17 @@ def run(args: argparse.Namespace) -> int:
     if not record:
         raise ValidationError(f"--record: must name at least one variable (got {args.record!r})")
     check_output(args)
-    runner = _run_nir_model if args.net.endswith(".nir") or is_nir(args.net) else _run_network
-    result, extra = runner(args, record)
-    result = _finish(result, extra, args)
-    result.save(args.output, format=args.format, obj="--output", dtypes=spike_dtypes(result))
-    _say_semantics(result, args)
-    summary = run_summary(result, args)
+    if args.stream is not None:
+        from spikeport.cli.run_stream import stream_run
+
+        summary = stream_run(args, record)
+    else:
+        runner = _run_nir_model if args.net.endswith(".nir") or is_nir(args.net) else _run_network
+        result, extra = runner(args, record)
+        result = finish_result(result, extra, args)
+        result.save(args.output, format=args.format, obj="--output", dtypes=spike_dtypes(result))
+        _say_semantics(result, args)
+        summary = run_summary(result, args)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -16,7 +16,11 @@ Mapping (one Lava process per record):
 - Connection -> ``Dense`` / ``Sparse`` (``sparse=True``) / ``DelayDense`` / ``DelaySparse``
   (``delays`` set), with weight_exp, num_weight_bits and num_message_bits passed on.
 - LIFGroup -> ``LIF`` (``LIFReset`` when reset_interval > 0); TernaryLIFGroup -> ``TernaryLIF``;
-  SigmaDeltaGroup -> ``SigmaDelta``. Several connections into one group are summed by Lava's InPort.
+  a LIF-family group with subtract reset, a refractory period, ``max_spikes > 1`` (graded output)
+  or a TernaryLIF with reset_interval -> spikeport's ``SpikeportLIF``
+  (:mod:`~spikeport.lava.lif_processes`, a Python fixed_pt model: CPU only);
+  SigmaDeltaGroup -> ``SigmaDelta`` (``corrected=True``: spikeport's ``SigmaDeltaCorrected``,
+  :mod:`~spikeport.lava.sigma_delta_process`, upstream PR #875). Several connections into one group are summed by Lava's InPort.
 - PSNGroup -> delayed ``DelayDense`` taps into a memoryless ``LIF`` under the group's name
   (:func:`~spikeport.lava.psn_lowering.lower_psn`, applied by :func:`run_lava`; where that mapping is
   not provably exact it refuses, naming what Lava lacks). Of the PSN's variables Lava records
@@ -57,22 +61,14 @@ from spikeport.lava.psn_lowering import lower_psn
 
 
 def _lif_refusals(g: LIFGroup) -> list[str]:
-    obj = f"{type(g).__name__}({g.name!r})"
-    out = []
-    if g.reset != "zero":
-        out.append(f"{obj}.reset={g.reset!r}: Lava's fixed_pt LIF models only reset v to 0")
-    if g.refractory:
-        out.append(f"{obj}.refractory={g.refractory}: LIFRefractory has no fixed_pt model in lava-nc 0.10.0")
-    if g.reset_interval and isinstance(g, TernaryLIFGroup):
-        out.append(f"{obj}.reset_interval: Lava has no TernaryLIF with periodic reset")
-    return out
+    """Nothing: Lava's LIF, LIFReset and TernaryLIF run the plain groups and spikeport's own
+    ``SpikeportLIF`` (:mod:`~spikeport.lava.lif_processes`) everything else the emulator accepts."""
+    return []
 
 
 def _sd_refusals(g: SigmaDeltaGroup) -> list[str]:
     obj = f"SigmaDeltaGroup({g.name!r})"
     out = []
-    if g.corrected:
-        out.append(f"{obj}.corrected=True: lava-nc 0.10.0 has no corrected SigmaDelta (upstream PR #875)")
     scale = 1 << (int(g.spike_exp) + int(g.state_exp))
     big = max([abs(int(g.vth)), *np.abs(np.asarray(g.bias, np.int64)).tolist()]) * scale
     if big > INT32[1]:

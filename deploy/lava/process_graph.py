@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from spikeport.emulator.errors import UnsupportedError
 from spikeport.emulator.network import Connection, LIFGroup, Network, SigmaDeltaGroup, TernaryLIFGroup
+from spikeport.emulator.sparse_weights import SparseWeights
+from spikeport.lava import lif_processes
 from spikeport.lava import recorder as lava_recorder
 from spikeport.lava.compat import import_lava
 
@@ -85,7 +87,11 @@ def lava_modules() -> LavaModules:
 
 def lif_process(L: LavaModules, g: LIFGroup, batch: int = 1) -> Any:
     """``LIF``, ``LIFReset`` (reset_interval > 0) or ``TernaryLIF`` with the group's parameters
-    (``batch`` copies side by side, sample-major)."""
+    (``batch`` copies side by side, sample-major); spikeport's ``SpikeportLIF``
+    (:mod:`~spikeport.lava.lif_processes`) where those cannot run the group (subtract reset,
+    refractory period, multi-spike, TernaryLIF with reset_interval)."""
+    if lif_processes.needs_spikeport_lif(g):
+        return lif_processes.spikeport_lif(g, batch)
     common = dict(
         shape=(int(g.n) * batch,),
         du=int(g.du),
@@ -105,17 +111,17 @@ def lif_process(L: LavaModules, g: LIFGroup, batch: int = 1) -> Any:
 
 
 def sigma_delta_process(L: LavaModules, g: SigmaDeltaGroup, batch: int = 1) -> Any:
-    """``SigmaDelta`` (Lava scales vth and bias by ``2**(spike_exp + state_exp)`` itself)."""
+    """``SigmaDelta`` (Lava scales vth and bias by ``2**(spike_exp + state_exp)`` itself); a
+    corrected group -> spikeport's ``SigmaDeltaCorrected`` (PR #875, same ports and Vars:
+    :mod:`spikeport.lava.sigma_delta_process`)."""
     mode = L.sdn.ActivationMode.RELU if g.act_mode == "relu" else L.sdn.ActivationMode.UNIT
-    return L.sdn.SigmaDelta(
-        shape=(int(g.n) * batch,),
-        vth=int(g.vth),
-        bias=np.tile(np.asarray(g.bias, np.int64), batch),
-        act_mode=mode,
-        cum_error=bool(g.cum_error),
-        spike_exp=int(g.spike_exp),
-        state_exp=int(g.state_exp),
-    )
+    kw = dict(shape=(int(g.n) * batch,), vth=int(g.vth), bias=np.tile(np.asarray(g.bias, np.int64), batch))
+    kw.update(act_mode=mode, spike_exp=int(g.spike_exp), state_exp=int(g.state_exp))
+    if g.corrected:
+        from spikeport.lava.sigma_delta_process import process_class
+
+        return process_class()(**kw)
+    return L.sdn.SigmaDelta(**kw, cum_error=bool(g.cum_error))
 
 
 _NEURON_BUILDERS: dict[type, Callable[[LavaModules, Any, int], Any]] = {
@@ -125,9 +131,9 @@ _NEURON_BUILDERS: dict[type, Callable[[LavaModules, Any, int], Any]] = {
 }
 
 
-def _conn_proc(
-    L: LavaModules, c: Connection, w: np.ndarray, delays: np.ndarray | None, batch: int = 1
-) -> Any:
+def _conn_proc(L: LavaModules, c: Connection, w: Any, delays: np.ndarray | None, batch: int = 1) -> Any:
+    """``w``: a dense array, or a ``scipy.sparse`` matrix for sparse weights (``c.sparse`` is then
+    True, so it becomes a Sparse process without being made dense)."""
     kw = dict(weight_exp=int(c.weight_exp), num_weight_bits=int(c.num_weight_bits))
     kw["num_message_bits"] = int(c.num_message_bits)
     w = w.astype(np.int64)
@@ -148,11 +154,19 @@ def _conn_proc(
     return L.dense.DelayDense(weights=w, delays=d, **kw)
 
 
-def _padded(c: Connection, offset: int, width: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Weights (and delays) of an input connection seen through the whole stacked source."""
+def _padded(c: Connection, offset: int, width: int) -> tuple[Any, np.ndarray | None]:
+    """Weights (and delays) of an input connection seen through the whole stacked source (a
+    ``scipy.sparse`` matrix for sparse weights)."""
     n_out, n_src = c.weights.shape
+    if isinstance(c.weights, SparseWeights):
+        from scipy.sparse import csr_matrix
+
+        sw = c.weights
+        return csr_matrix(
+            (sw.data.astype(np.int64), sw.indices + offset, sw.indptr), shape=(n_out, width)
+        ), None
     w = np.zeros((n_out, width), np.int64)
-    w[:, offset : offset + n_src] = c.weights
+    w[:, offset : offset + n_src] = c.dense_weights()
     if c.delays is None:
         return w, None
     d = np.zeros((n_out, width), np.int64)
@@ -172,7 +186,11 @@ def _unreached(net: Network) -> list[Any]:
 
 
 def fixed_pt_model(proc: Any) -> type:
-    """The fixed_pt ProcessModel class of a Lava process built by this module."""
+    """The fixed_pt ProcessModel class of a Lava process built by this module (a spikeport process
+    names its own through ``spikeport_fixed_pt_model``)."""
+    own = getattr(type(proc), "spikeport_fixed_pt_model", None)
+    if own is not None:
+        return own()  # type: ignore[no-any-return]
     module, name = FIXED_PT_MODELS[type(proc).__name__]
     return getattr(import_lava(module), name)  # type: ignore[no-any-return]
 
@@ -212,7 +230,12 @@ def build_graph(
             conns[c.name] = _conn_proc(L, c, w, d, batch)
             src.s_out.connect(conns[c.name].s_in)
         else:
-            conns[c.name] = _conn_proc(L, c, np.asarray(c.weights), c.delays, batch)
+            w = (
+                c.weights.to_scipy(np.int64)
+                if isinstance(c.weights, SparseWeights)
+                else np.asarray(c.weights)
+            )
+            conns[c.name] = _conn_proc(L, c, w, c.delays, batch)
             procs[c.source].s_out.connect(conns[c.name].s_in)
         conns[c.name].a_out.connect(procs[c.target].a_in)
     ties = [

@@ -37,7 +37,7 @@ def _conn_refusals(g: PSNGroup, c: Connection) -> list[str]:
     obj = f"PSNGroup({g.name!r})"
     if c.num_message_bits or c.weight_exp or c.delays is not None:
         return [f"{obj}: {_LACKS} needs plain binary input connections (got {c.name!r})"]
-    if np.any(np.asarray(c.weights) == bits.WEIGHT_MIN):
+    if np.any(np.asarray(c.weight_values) == bits.WEIGHT_MIN):
         return [f"{obj}: {_LACKS} negates weights, and -256 of {c.name!r} has no 8-bit negation"]
     return []
 
@@ -47,7 +47,7 @@ def _group_refusals(g: PSNGroup, incoming: tuple[Connection, ...]) -> list[str]:
     out = [p for c in incoming for p in _conn_refusals(g, c)]
     fan = np.zeros(int(g.n), np.int64)  # max |X| per row (binary inputs)
     for c in incoming:
-        fan += np.abs(np.asarray(c.weights, np.int64)).sum(axis=1)
+        fan += np.abs(np.asarray(c.dense_weights(), np.int64)).sum(axis=1)
     bound = int(np.max(np.sum(np.left_shift(fan[:, None], g.shift) * (g.sign != 0), axis=1)))
     if bound >= H_LIMIT:
         out.append(
@@ -62,7 +62,7 @@ def _group_refusals(g: PSNGroup, incoming: tuple[Connection, ...]) -> list[str]:
 
 
 def _tap_connections(g: PSNGroup, c: Connection) -> list[Connection]:
-    w = np.asarray(c.weights, np.int64)
+    w = np.asarray(c.dense_weights(), np.int64)
     out = []
     for i, lag in enumerate(g.tap_delays()):
         for s in np.unique(g.shift[:, i]):

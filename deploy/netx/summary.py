@@ -31,13 +31,13 @@ def summary(path: str | Path, **read_kw: Any) -> dict[str, Any]:
         layers.append({**e, "neurons": sizes.get(e.get("group", ""), 0)})
     conns = []
     for c in net.connections:
-        w = np.asarray(c.weights)
+        w = c.weight_values  # the stored values (a sparse matrix's entries): enough to count
         conns.append(
             {
                 "name": c.name,
                 "source": c.source,
                 "target": c.target,
-                "shape": list(w.shape),
+                "shape": list(c.weights.shape),
                 "nonzero": int(np.count_nonzero(w)),
                 "weight_exp": int(c.weight_exp),
                 "max_delay": c.max_delay,

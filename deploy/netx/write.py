@@ -53,6 +53,10 @@ def _lif_neuron(g: LIFGroup, bits: int) -> dict[str, Any]:
         raise UnsupportedError(
             f"{obj}.refractory={g.refractory}: netx ignores refDelay (Lava's LIF has none)"
         )
+    if g.max_spikes > 1:
+        raise UnsupportedError(
+            f"{obj}.max_spikes={g.max_spikes}: netx's CUBA neuron sends one spike per step"
+        )
     if np.any(np.asarray(g.bias_exp) != 6):
         raise UnsupportedError(f"{obj}.bias_exp: netx fixes bias_exp = 6")
     if np.any(np.asarray(g.u0) != 0) or np.any(np.asarray(g.v0) != 0):
@@ -155,7 +159,7 @@ def _summed(net: Network, source: str, target: str) -> tuple[np.ndarray, Connect
             raise UnsupportedError(f"{obj}.delays: parts of one layer must have the same delays")
     r = np.zeros(first.weights.shape, np.int64)
     for c in conns:
-        r += real_weights(c.weights, c.weight_exp, c.num_weight_bits, f"Connection({c.name!r})")
+        r += real_weights(c.dense_weights(), c.weight_exp, c.num_weight_bits, f"Connection({c.name!r})")
     return r, first
 
 

@@ -37,7 +37,7 @@ def _check_connection(c: Connection) -> None:
             raise UnsupportedError(f"{obj}.{field}: the PSN subgraph writes plain Linear edges ({want!r})")
     if c.delays is not None:
         raise UnsupportedError(f"{obj}.delays: the PSN subgraph writes undelayed Linear edges")
-    w = np.asarray(c.weights, np.int64)
+    w = np.asarray(c.dense_weights(), np.int64)
     if np.any(w < 0) and np.any(w > 0) and np.any(w % 2):
         raise UnsupportedError(
             f"{obj}.weights: odd mixed-sign mantissas are floored by Lava; store even ones"
@@ -79,7 +79,7 @@ def psn_graph(net: Network) -> nir.NIRGraph:
         edges += more_edges
     for c in net.connections:
         _check_connection(c)
-        nodes[c.name] = nir.Linear(weight=np.asarray(c.weights, np.float64))
+        nodes[c.name] = nir.Linear(weight=np.asarray(c.dense_weights(), np.float64))
         edges.append((c.source, c.name))
         edges += [(c.name, f"{c.target}.tap{i}.delay") for i in range(int(psn[c.target].k))]
     for g in net.groups:

@@ -41,6 +41,8 @@ def _require_supported(net: Network) -> None:
         obj = f"SANA-FE bridge: {type(g).__name__}({g.name!r})"
         if not isinstance(g, LIFGroup) or isinstance(g, TernaryLIFGroup):
             raise UnsupportedError(f"{obj}: unsupported group type (supported: LIFGroup)")
+        if g.max_spikes > 1:
+            raise UnsupportedError(f"{obj}: max_spikes > 1 (SANA-FE's soma sends one spike per step)")
         if g.du != 4095 or g.refractory or g.reset_interval or np.any(g.u0) or np.any(g.v0):
             raise UnsupportedError(f"{obj}: needs du=4095, no refractory/LIFReset, zero initial u and v")
     for c in net.connections:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from spikeport.emulator.energy.synops import dense_synapses
 from spikeport.emulator.network import Network
+from spikeport.emulator.sparse_weights import SparseWeights
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -47,13 +48,18 @@ class NeuroBenchOps:
         }
 
 
-def layer_ops(weights: np.ndarray, x: np.ndarray, *, per_sample: bool = True) -> tuple[np.ndarray, ...]:
+def layer_ops(
+    weights: np.ndarray | SparseWeights, x: np.ndarray, *, per_sample: bool = True
+) -> tuple[np.ndarray, ...]:
     """NeuroBench's count for one linear layer ``W`` (out, in) fed ``x`` (B, T, in).
 
     Returns per-sample (effective ACs, effective MACs, dense) with dense = ``T * out * in``.
     """
     x = np.asarray(x, dtype=np.float64)
-    nnz = np.count_nonzero(np.asarray(weights), axis=0).astype(np.float64)
+    if isinstance(weights, SparseWeights):
+        nnz = weights.col_counts().astype(np.float64)
+    else:
+        nnz = np.count_nonzero(np.asarray(weights), axis=0).astype(np.float64)
     eff = (x != 0).astype(np.float64) @ nnz  # (B, T)
     spiking = np.all((x == 0) | (x == 1) | (x == -1), axis=2)  # (B, T)
     if not per_sample:

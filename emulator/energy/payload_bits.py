@@ -22,6 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 from spikeport.emulator.errors import field_error
 from spikeport.emulator.network import Network
+from spikeport.emulator.sparse_weights import SparseWeights
 
 
 def bit_length(x: np.ndarray) -> np.ndarray:
@@ -44,8 +45,10 @@ def popcount(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def fan_out(weights: np.ndarray) -> np.ndarray:
+def fan_out(weights: np.ndarray | SparseWeights) -> np.ndarray:
     """Nonzero synapses leaving each source neuron of a (target.n, source.n) weight matrix."""
+    if isinstance(weights, SparseWeights):
+        return weights.col_counts()
     return np.count_nonzero(np.asarray(weights), axis=0).astype(np.int64)
 
 

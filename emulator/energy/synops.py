@@ -72,17 +72,51 @@ class Activity:
         return int(next(iter(self.spike_counts.values())).shape[0])
 
 
+def _effective(w: np.ndarray, num_weight_bits: int) -> np.ndarray:
+    if w.dtype.kind == "f" and not np.all(np.floor(w) == w):
+        return w.astype(np.float64)
+    return kernels.effective_weights(w, num_weight_bits)
+
+
 def effective_weights(conn: Connection) -> np.ndarray:
     """The weights a connection really applies, as int64 (float64 when the weights are not integers):
     :func:`spikeport.emulator.kernels.effective_weights` (Lava's sign-mode clip and LSB truncation)
-    for integer weights; non-integer (float twin) weights are returned unchanged."""
-    w = conn.weights
-    if w.dtype.kind == "f" and not np.all(np.floor(w) == w):
-        return w.astype(np.float64)
-    return kernels.effective_weights(w, int(conn.num_weight_bits))
+    for integer weights; non-integer (float twin) weights are returned unchanged. A dense matrix:
+    sparse connections are counted through :func:`effective_entries` instead."""
+    return _effective(conn.dense_weights(), int(conn.num_weight_bits))
 
 
-def _delays(conn: Connection) -> np.ndarray:
+def effective_entries(conn: Connection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(targets, sources, values)`` of the non-zero effective weights (dense or sparse
+    connections; zeros do not change Lava's sign mode, so the entries alone give the same values)."""
+    rows, cols, vals = conn.nonzero()
+    eff = _effective(np.asarray(vals), int(conn.num_weight_bits))
+    keep = eff != 0
+    return rows[keep], cols[keep], eff[keep]
+
+
+def _sparse_input(conn: Connection, x: np.ndarray, arrivals: bool, n: int) -> np.ndarray:
+    """:func:`synaptic_input`'s share of a sparse connection (no delays: arrives one step later)."""
+    from scipy import sparse
+
+    b, t = x.shape[0], x.shape[1]
+    out = np.zeros((b, t, n))
+    if t <= 1:
+        return out
+    rows, cols, vals = effective_entries(conn)
+    if arrivals:
+        vals, x = np.ones(vals.size), (x != 0).astype(np.float64)
+    w = sparse.csr_matrix((vals.astype(np.float64), (rows, cols)), shape=conn.weights.shape)
+    acc = np.asarray(w @ x[:, : t - 1].reshape(-1, x.shape[2]).T).T.reshape(b, t - 1, n)
+    if not arrivals:
+        acc = acc * 2.0 ** int(conn.weight_exp)
+        if int(conn.weight_exp) < 0 and conn.weight_values.dtype.kind in "iu":
+            acc = np.floor(acc)
+    out[:, 1:] = acc
+    return out
+
+
+def _delays(conn: Connection) -> np.ndarray:  # dense connections only
     if conn.delays is None:
         return np.zeros(conn.weights.shape, dtype=np.int64)
     return conn.delays.astype(np.int64)
@@ -102,8 +136,11 @@ def synaptic_input(
     b, t = some.shape[0], some.shape[1]
     a = np.zeros((b, t, n), dtype=np.float64)
     for conn in net.incoming(target):
-        w = effective_weights(conn).astype(np.float64)
         x = np.asarray(spikes[conn.source], dtype=np.float64)
+        if conn.is_sparse:
+            a += _sparse_input(conn, x, arrivals, n)
+            continue
+        w = effective_weights(conn).astype(np.float64)
         if arrivals:
             w, x = (w != 0).astype(np.float64), (x != 0).astype(np.float64)
         d_all = _delays(conn)
@@ -265,13 +302,14 @@ class SynOpsCounts:
 
 def fanout(conn: Connection) -> np.ndarray:
     """Nonzero effective synapses per source neuron, (source.n,) int64."""
-    return np.count_nonzero(effective_weights(conn), axis=0).astype(np.int64)
+    _, cols, _ = effective_entries(conn)
+    return np.bincount(cols, minlength=int(conn.weights.shape[1])).astype(np.int64)
 
 
 def dense_synapses(conn: Connection) -> int:
     """``target.n * source.n`` (dense) or the stored nonzero weights (``sparse=True``)."""
-    w = conn.weights
-    return int(np.count_nonzero(w)) if conn.sparse else int(w.shape[0] * w.shape[1])
+    shape = conn.weights.shape
+    return int(np.count_nonzero(conn.weight_values)) if conn.sparse else int(shape[0] * shape[1])
 
 
 def destination_cores(net: Network, source: str, neurons_per_core: int = NEURONS_PER_CORE) -> np.ndarray:
@@ -281,7 +319,7 @@ def destination_cores(net: Network, source: str, neurons_per_core: int = NEURONS
     for target in dict.fromkeys(c.target for c in net.outgoing(source)):
         hit = np.zeros((-(-int(net.group(target).n) // neurons_per_core), n), dtype=bool)
         for conn in (c for c in net.outgoing(source) if c.target == target):
-            rows, cols = np.nonzero(effective_weights(conn))
+            rows, cols, _ = effective_entries(conn)
             hit[rows // neurons_per_core, cols] = True
         total += hit.sum(axis=0)
     return total
@@ -328,7 +366,7 @@ def count_synops(
                 target=c.target,
                 sparse=bool(c.sparse),
                 dense_synapses=dense_synapses(c),
-                nonzero_synapses=int(np.count_nonzero(effective_weights(c))),
+                nonzero_synapses=int(effective_entries(c)[0].size),
                 messages_in=sent.sum(axis=1),
                 synops=ops,
                 synop_bits=ops * (int(c.num_message_bits) if graded else 1),

@@ -33,14 +33,22 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
-from spikeport.emulator.engines.numba_kernels import lif_current, lif_fire, lif_fire_binary, lif_voltage
+from spikeport.emulator.engines.numba_kernels import (
+    lif_current,
+    lif_fire,
+    lif_fire_binary,
+    lif_fire_multi,
+    lif_voltage,
+)
 
 # rows of ``LoopNet.nparams`` (one column per neuron)
-P_KEEP_U, P_KEEP_V, P_BIAS, P_HI, P_LO, P_TERNARY, P_SUBTRACT, P_REFRACTORY, P_INTERVAL, P_OFFSET = range(10)
-N_PARAMS = 10
+(P_KEEP_U, P_KEEP_V, P_BIAS, P_HI, P_LO, P_TERNARY, P_SUBTRACT, P_REFRACTORY, P_INTERVAL, P_OFFSET,
+ P_MAX_SPIKES) = range(11)  # fmt: skip
+N_PARAMS = 11
 # columns of ``LoopNet.slots`` (one row per connection x delay value)
-S_SRC0, S_SRC1, S_TGT0, S_NOUT, S_EXP, S_GRADED, S_DELAY, S_BASE = range(8)
-N_SLOT_COLUMNS = 8
+# (S_SPARSE = 1: a sparse slot; its S_BASE indexes ``sp_ptr`` instead of ``weights``)
+S_SRC0, S_SRC1, S_TGT0, S_NOUT, S_EXP, S_GRADED, S_DELAY, S_BASE, S_SPARSE = range(9)
+N_SLOT_COLUMNS = 9
 
 
 class LoopNet(NamedTuple):
@@ -50,6 +58,10 @@ class LoopNet(NamedTuple):
     slots: np.ndarray  # (S, N_SLOT_COLUMNS) int64, columns S_*; S_BASE: first weight element in ``weights``
     weights: np.ndarray  # flat int16|int32: slot q's (n_in, n_out) block from element slots[q, S_BASE]
     max_out: int  # widest connection target (scratch row length)
+    # sparse slots, by source: source k's entries are sp_tgt/sp_w[sp_ptr[base + k - src0] : ... + 1]
+    sp_ptr: np.ndarray  # int64
+    sp_tgt: np.ndarray  # int32: target offset within the slot's target group
+    sp_w: np.ndarray  # int16|int32: the (pre-shifted) weights
 
 
 class LoopState(NamedTuple):
@@ -109,9 +121,18 @@ def _neurons(
             ref[j] -= 1
             msg[j] = 0
             continue
-        v[j], spk = lif_fire(
-            nv, nparams[P_HI, j], nparams[P_LO, j], nparams[P_TERNARY, j] != 0, nparams[P_SUBTRACT, j] != 0
-        )
+        if nparams[P_MAX_SPIKES, j] > 1:
+            v[j], spk = lif_fire_multi(
+                nv, nparams[P_HI, j], nparams[P_MAX_SPIKES, j], nparams[P_SUBTRACT, j] != 0
+            )
+        else:
+            v[j], spk = lif_fire(
+                nv,
+                nparams[P_HI, j],
+                nparams[P_LO, j],
+                nparams[P_TERNARY, j] != 0,
+                nparams[P_SUBTRACT, j] != 0,
+            )
         if spk != 0 and refr > 0:
             ref[j] = refr
         msg[j] = spk
@@ -143,8 +164,14 @@ def _neurons_plain(
 
 @njit(cache=True, nogil=True)
 def is_plain(nparams: np.ndarray) -> bool:
-    """No ternary spikes, refractoriness or LIFReset anywhere: :func:`_neurons_plain` applies."""
-    return not (nparams[P_TERNARY].any() or nparams[P_REFRACTORY].any() or nparams[P_INTERVAL].any())
+    """No ternary spikes, refractoriness, LIFReset or multi-spike neurons anywhere: :func:`_neurons_plain`
+    applies."""
+    return not (
+        nparams[P_TERNARY].any()
+        or nparams[P_REFRACTORY].any()
+        or nparams[P_INTERVAL].any()
+        or (nparams[P_MAX_SPIKES] > 1).any()
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -177,12 +204,43 @@ def _count(
 
 
 @njit(cache=True, nogil=True)
+def _sparse_rows(
+    q: int,
+    slots: np.ndarray,
+    sp: tuple[np.ndarray, np.ndarray, np.ndarray],
+    msg: np.ndarray,
+    acc: np.ndarray,
+    nz: np.ndarray,
+    count: int,
+) -> None:
+    """A sparse slot's share of :func:`_synapses`: each active source adds its listed entries
+    (``sp`` = ``LoopNet``'s ``sp_ptr, sp_tgt, sp_w``)."""
+    src0, src1, base = slots[q, S_SRC0], slots[q, S_SRC1], slots[q, S_BASE]
+    graded = slots[q, S_GRADED] != 0
+    sp_ptr, sp_tgt, sp_w = sp
+    lo = np.searchsorted(nz[:count], src0)
+    for p in range(lo, count):
+        k = nz[p]
+        if k >= src1:
+            break
+        a, z = sp_ptr[base + k - src0], sp_ptr[base + k - src0 + 1]
+        if graded:
+            m = msg[k]
+            for e in range(a, z):
+                acc[sp_tgt[e]] += sp_w[e] * m
+        else:
+            for e in range(a, z):
+                acc[sp_tgt[e]] += sp_w[e]
+
+
+@njit(cache=True, nogil=True)
 def _synapses(
     t: int,
     ring_b: np.ndarray,
     msg: np.ndarray,
     slots: np.ndarray,
     weights: np.ndarray,
+    sp: tuple[np.ndarray, np.ndarray, np.ndarray],
     acc: np.ndarray,
     nz: np.ndarray,
     count: int,
@@ -195,7 +253,9 @@ def _synapses(
         e, graded, base = slots[q, S_EXP], slots[q, S_GRADED] != 0, slots[q, S_BASE]
         for o in range(n_out):
             acc[o] = 0
-        lo = np.searchsorted(nz[:count], src0)
+        lo = count if slots[q, S_SPARSE] != 0 else np.searchsorted(nz[:count], src0)
+        if slots[q, S_SPARSE] != 0:
+            _sparse_rows(q, slots, sp, msg, acc, nz, count)
         for p in range(lo, count):
             k = nz[p]
             if k >= src1:
@@ -237,6 +297,7 @@ def _sample(
     Nn = st.u.shape[1]
     R = st.ring.shape[1]
     nparams, slots, weights = net.nparams, net.slots, net.weights
+    sp = (net.sp_ptr, net.sp_tgt, net.sp_w)
     keep_u, keep_v, bias, hi, sub = (
         nparams[P_KEEP_U], nparams[P_KEEP_V], nparams[P_BIAS], nparams[P_HI], nparams[P_SUBTRACT]
     )  # fmt: skip
@@ -267,7 +328,7 @@ def _sample(
         count = _compact(msg, nz)
         if counting:
             _count(msg, nz, count, a_in, c_spk[b], c_pay[b], c_ev[b])
-        _synapses(t, ringb, msg, slots, weights, acc, nz, count)
+        _synapses(t, ringb, msg, slots, weights, sp, acc, nz, count)
 
 
 @njit(cache=True, parallel=True, nogil=True)

@@ -22,6 +22,7 @@ from spikeport.emulator.engines.compiled_loop import (
     P_KEEP_U,
     P_KEEP_V,
     P_LO,
+    P_MAX_SPIKES,
     P_OFFSET,
     P_REFRACTORY,
     P_SUBTRACT,
@@ -37,6 +38,7 @@ from spikeport.emulator.engines.compiled_loop import (
 from spikeport.emulator.engines.group_models import LIFState
 from spikeport.emulator.engines.synapses import SynapsePlan
 from spikeport.emulator.network import LIFGroup, Network, TernaryLIFGroup
+from spikeport.emulator.sparse_weights import SparseWeights
 
 _I32_LIM = 1 << 31
 _I16_LIM = 1 << 15
@@ -52,6 +54,14 @@ class FastPlan:
     n_inputs: int
     ring_len: int
     loop: LoopNet
+
+
+class SparseStore(NamedTuple):
+    """The sparse slots' arrays of :class:`~.compiled_loop.LoopNet` (``sp_ptr``, ``sp_tgt``, ``sp_w``)."""
+
+    ptr: np.ndarray
+    tgt: np.ndarray
+    w: np.ndarray
 
 
 class RawCounters(NamedTuple):
@@ -72,13 +82,16 @@ class FastResult(NamedTuple):
     counters: RawCounters | None
 
 
-def _slot_exact(net: Network, p: SynapsePlan, w: np.ndarray) -> bool:
+def _slot_exact(net: Network, p: SynapsePlan, w: np.ndarray | SparseWeights) -> bool:
     if p.weight_exp >= 0:
         return True
     if not p.graded:
+        if isinstance(w, SparseWeights):
+            return bool(np.max(w.row_sums(np.abs(w.data).astype(np.int64)), initial=0) < _I32_LIM)
         return bool(np.max(np.abs(w).sum(axis=1), initial=0) < _I32_LIM)
     if not p.per_product_wrap:
         return True
+    assert isinstance(w, np.ndarray)  # per-product wrap: delays, which sparse weights do not take
     src = net.group(p.source)
     payload = (1 << int(src.num_message_bits)) if hasattr(src, "num_message_bits") else 1
     return bool(np.max(np.abs(w), initial=0) * payload * w.shape[1] < _I32_LIM)
@@ -110,6 +123,7 @@ def _neuron_params(net: Network, offsets: Mapping[str, tuple[int, int]], nn: int
         nparams[P_REFRACTORY, a:z] = int(g.refractory)
         nparams[P_INTERVAL, a:z] = int(g.reset_interval)
         nparams[P_OFFSET, a:z] = int(g.reset_offset)
+        nparams[P_MAX_SPIKES, a:z] = int(g.max_spikes)
     return nparams
 
 
@@ -127,17 +141,51 @@ def _weight_slots(
         s0, s1 = units[p.source]
         t0, t1 = offsets[p.target]
         for d, w in p.slots:
+            if isinstance(w, SparseWeights):
+                continue
             wt = np.asarray(w, np.int64).T
             if p.weight_exp > 0:
                 wt = wt << p.weight_exp
             chunks.append(kernels.wrap32(wt).astype(np.int32))
-            rows.append((s0, s1, t0, t1 - t0, p.weight_exp, int(p.graded), d, woff))
+            rows.append((s0, s1, t0, t1 - t0, p.weight_exp, int(p.graded), d, woff, 0))
             woff += wt.size
     narrow = all(c.size == 0 or (c.min() >= -_I16_LIM and c.max() < _I16_LIM) for c in chunks)
     wmat = np.zeros(max(woff, 1), np.int16 if narrow else np.int32)
     for r, c in zip(rows, chunks, strict=True):
-        wmat[r[-1] : r[-1] + c.size] = c.ravel()
+        wmat[r[7] : r[7] + c.size] = c.ravel()
     return np.array(rows, np.int64).reshape(-1, N_SLOT_COLUMNS), wmat
+
+
+def _sparse_slots(
+    plans: list[SynapsePlan], units: Mapping[str, tuple[int, int]], offsets: Mapping[str, tuple[int, int]]
+) -> tuple[np.ndarray, SparseStore]:
+    """The slot rows of sparse connections (``S_SPARSE = 1``, ``S_BASE`` into ``sp_ptr``) and the
+    store: per slot, the source-major entry pointers (absolute), target offsets and weights."""
+    rows, ptrs, tgts, ws = [], [], [], []
+    pbase = ebase = 0
+    for p in plans:
+        s0, s1 = units[p.source]
+        t0, t1 = offsets[p.target]
+        for d, w in p.slots:
+            if not isinstance(w, SparseWeights):
+                continue
+            colptr, tgt, vals = w.by_source()
+            v = vals.astype(np.int64)
+            if p.weight_exp > 0:
+                v = v << p.weight_exp
+            ptrs.append(colptr + ebase)
+            tgts.append(tgt.astype(np.int32))
+            ws.append(kernels.wrap32(v).astype(np.int32))
+            rows.append((s0, s1, t0, t1 - t0, p.weight_exp, int(p.graded), d, pbase, 1))
+            pbase += colptr.size
+            ebase += v.size
+    narrow = all(c.size == 0 or (c.min() >= -_I16_LIM and c.max() < _I16_LIM) for c in ws)
+    store = SparseStore(
+        ptr=np.concatenate(ptrs) if ptrs else np.zeros(1, np.int64),
+        tgt=np.concatenate(tgts) if tgts else np.zeros(1, np.int32),
+        w=(np.concatenate(ws) if ws else np.zeros(1, np.int32)).astype(np.int16 if narrow else np.int32),
+    )
+    return np.array(rows, np.int64).reshape(-1, N_SLOT_COLUMNS), store
 
 
 def fast_plan(net: Network, plans: list[SynapsePlan]) -> FastPlan | None:
@@ -148,12 +196,17 @@ def fast_plan(net: Network, plans: list[SynapsePlan]) -> FastPlan | None:
         return None
     offsets, nn = _offsets(net.groups, 0)
     in_offsets, end = _offsets(net.inputs, nn)
-    slots, weights = _weight_slots(plans, {**offsets, **in_offsets}, offsets)
+    dense_slots, weights = _weight_slots(plans, {**offsets, **in_offsets}, offsets)
+    sparse_slots, store = _sparse_slots(plans, {**offsets, **in_offsets}, offsets)
+    slots = np.concatenate([dense_slots, sparse_slots])
     loop = LoopNet(
         nparams=_neuron_params(net, offsets, nn),
         slots=slots,
         weights=weights,
         max_out=int(max(slots[:, S_NOUT], default=1)),
+        sp_ptr=store.ptr,
+        sp_tgt=store.tgt,
+        sp_w=store.w,
     )
     return FastPlan(
         offsets=offsets,

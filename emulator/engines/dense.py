@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from spikeport.emulator import kernels
 from spikeport.emulator.energy.counters import CounterAccumulator, Counters, make_counters
+from spikeport.emulator.engines.chunking import timed_chunks
 from spikeport.emulator.engines.compiled_pack import FastPlan, FastResult, fast_plan, run_fast
 from spikeport.emulator.engines.group_models import GroupModel, State, group_model
 from spikeport.emulator.engines.synapses import SynapsePlan, deliver, plan_connection
@@ -33,8 +34,6 @@ from spikeport.emulator.result import RunResult
 
 #: set to False to force the numpy path (tests compare the two paths)
 USE_COMPILED = True
-#: steps per compiled call while a progress bar is shown
-_CHUNK = 250
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -144,37 +143,44 @@ def _record_dtype(var: str, mode: str, kind: str) -> type:
 # ---------------------------------------------------------------- compiled path
 
 
-def _compiled_chunks(
+def _compiled_pieces(
     fp: FastPlan,
     inputs: Mapping[str, np.ndarray],
     record: Mapping[str, tuple[str, ...]],
     state: DenseState,
     counters: bool,
     progress: bool,
-) -> list[FastResult]:
-    """The compiled loop, in one call (or in chunks of ``_CHUNK`` steps when a progress bar is shown)."""
+) -> tuple[dict[str, np.ndarray], FastResult, list[FastResult]]:
+    """The compiled loop in chunks of about :data:`.chunking.TARGET_S` seconds (so that Ctrl-C is
+    answered between chunks); each chunk's recordings are copied into the run's output arrays.
+    Returns the outputs, the last chunk's result (its state) and every chunk's counters."""
     steps = int(next(iter(inputs.values())).shape[1])
-    show = progress and sys.stderr.isatty()
-    chunk = max(min(steps, _CHUNK) if show else steps, 1)
     bar = None
-    if show:
+    if progress and sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=steps, desc="emulator", unit="step", leave=False)
     groups, rings, t_now = state.groups, state.rings, state.time_step
+    outputs: dict[str, np.ndarray] = {}
     pieces = []
-    for start in range(0, max(steps, 1), chunk):
-        sub = {k: v[:, start : start + chunk] for k, v in inputs.items()}
+    for start, stop in timed_chunks(steps, fp, state.batch):
+        sub = {k: v[:, start:stop] for k, v in inputs.items()}
         res = run_fast(fp, sub, record=record, groups=groups, rings=rings, t_now=t_now, counters=counters)  # type: ignore[arg-type]
-        n = int(next(iter(sub.values())).shape[1])
-        t_now += n
+        if start == 0 and stop == steps:
+            outputs = dict(res.outputs)  # one chunk: the recording views are the outputs
+        else:
+            for k, v in res.outputs.items():
+                if k not in outputs:
+                    outputs[k] = np.empty((v.shape[0], steps, v.shape[2]), v.dtype)
+                outputs[k][:, start:stop] = v
+        t_now += stop - start
         groups, rings = res.groups, res.rings
-        pieces.append(res)
+        pieces.append(res._replace(outputs={}, groups={}, rings={}))  # only the counters are kept
         if bar is not None:
-            bar.update(n)
+            bar.update(stop - start)
     if bar is not None:
         bar.close()
-    return pieces
+    return outputs, res, pieces
 
 
 def _sum_counters(steps: int, pieces: list[FastResult]) -> Counters:
@@ -197,17 +203,13 @@ def _run_compiled(
 ) -> RunResult:
     """Run the compiled loop and assemble its pieces into one result."""
     steps = int(next(iter(inputs.values())).shape[1])
-    pieces = _compiled_chunks(fp, inputs, record, state, counters, progress)
-    if len(pieces) > 1:
-        outputs = {k: np.concatenate([p.outputs[k] for p in pieces], axis=1) for k in pieces[0].outputs}
-    else:
-        outputs = pieces[0].outputs
+    outputs, last, pieces = _compiled_pieces(fp, inputs, record, state, counters, progress)
     final = DenseState(
         time_step=state.time_step + steps,
         batch=state.batch,
         mode=state.mode,
-        groups=pieces[-1].groups,
-        rings=pieces[-1].rings,
+        groups=last.groups,
+        rings=last.rings,
     )
     cnt = _sum_counters(steps, pieces) if counters else None
     return RunResult(outputs=outputs, state=final, counters=cnt, metadata={**meta, "path": "compiled"})

@@ -11,9 +11,14 @@ again when that spike is due or when input arrives. "Active" precisely: the next
 ``decay(u, du + 1)``, is nonzero (so with du = 4095 a neuron is dormant right after its input step).
 Synaptic work is per emitted spike (CSR rows of nonzero weights; ``weight_exp >= 0`` adds straight
 into the ring, ``weight_exp < 0`` through per-step scratch sums so the floor shift matches Lava).
-Cost per step: O(active neurons + spikes x fan-out + due heap entries x log N); each touched neuron
-is a random memory access, so the engine pays off below roughly 1% activity (see
-``benchmarks/event_scaling.py``). Pending activations in a returned state equal the dense engine's
+Cost per step: O(active neurons + spikes x fan-out + due heap entries x log N), nothing for a step
+without events (inputs are passed as their nonzero entries, :func:`~.event_loop.sparse_inputs`); a
+neuron without bias that goes dormant within its thresholds is not predicted at all (it cannot spike
+before its next input) and its decay over a long gap is set to 0 in O(1) where that is proven
+(``event_loop._decays_to_zero``). Per sample, a fresh run (no ``state``) starts from the plan's list
+of non-quiescent neurons and catches up only the neurons it touched, so the O(N) work left is copying
+the parameter rows and allocating the outputs. Each touched neuron is a random memory access, so the
+engine pays off below roughly 1% activity (see ``benchmarks/event_scaling.py``). Pending activations in a returned state equal the dense engine's
 modulo 2**32 (only their int32 wrap reaches a neuron).
 
 Recording and laziness: recording ``spikes`` only is fully lazy. Recording ``u``, ``v`` or ``a_in`` of a
@@ -40,6 +45,7 @@ from spikeport.emulator.engines.event_loop import (
     GRADED_PRODUCT,
     GRADED_SUM,
     run_sample,
+    sparse_inputs,
 )
 from spikeport.emulator.engines.group_models import LIFState
 from spikeport.emulator.errors import UnsupportedError, ValidationError
@@ -55,8 +61,13 @@ def _lif_rows(g: LIFGroup, always: bool) -> np.ndarray:
             f"event engine: {type(g).__name__}({g.name!r}).refractory > 0 is not supported "
             "(supported: refractory = 0; use engine='dense')"
         )
+    if g.max_spikes > 1:
+        raise UnsupportedError(
+            f"event engine: {type(g).__name__}({g.name!r}).max_spikes > 1 is not supported "
+            "(supported: max_spikes = 1; use engine='dense')"
+        )
     n = int(g.n)
-    rows = np.zeros((n, L.NRN_COLUMNS), np.int64)
+    rows = np.zeros((n, L.NRN_COLUMNS), L.ROW_DTYPE)
     rows[:, L.U], rows[:, L.V] = np.asarray(g.u0, np.int64), np.asarray(g.v0, np.int64)
     rows[:, L.DUDV] = (int(g.du) + 1) | (int(g.dv) << 16)  # see event_loop.DUDV
     rows[:, L.BIAS] = kernels.effective_bias(g.bias_mant, g.bias_exp)
@@ -95,9 +106,11 @@ def _synapses(c: Connection, src0: int, tgt0: int, base: int) -> tuple[np.ndarra
     ``weight_exp < 0``: the floor shift needs the per-step sum of the connection for each delay value,
     so synapses add into a scratch cell (connection x delay value x target) flushed after the step.
     """
-    w = kernels.effective_weights(c.weights, int(c.num_weight_bits))
-    n_t = w.shape[0]
-    tgt, src = np.nonzero(w)
+    tgt, src, vals = c.nonzero()  # dense or sparse weights: only the non-zero entries
+    eff = kernels.effective_weights(vals, int(c.num_weight_bits))  # zeros do not change the sign mode
+    keep = eff != 0
+    tgt, src, w_nz = tgt[keep], src[keep], eff[keep].astype(np.int64)
+    n_t = int(c.weights.shape[0])
     if c.delays is None:
         values, which = np.zeros(1, np.int64), np.zeros(tgt.size, np.int64)
     else:
@@ -115,10 +128,10 @@ def _synapses(c: Connection, src0: int, tgt0: int, base: int) -> tuple[np.ndarra
     entries[:, 1 + L.E_MODE] = mode
     if e >= 0:
         entries[:, 1 + L.E_SCR] = -1
-        entries[:, 1 + L.E_W] = w[tgt, src] << e
+        entries[:, 1 + L.E_W] = w_nz << e
         return entries, np.zeros((0, 4), np.int64)
     entries[:, 1 + L.E_SCR] = base + which * n_t + tgt
-    entries[:, 1 + L.E_W] = w[tgt, src]
+    entries[:, 1 + L.E_W] = w_nz
     k = values.size * n_t
     cells = np.stack(
         [
@@ -152,6 +165,7 @@ class _Plan:
         self.rows[:, L.REC] = _columns(net, self, record, True)
         self.n_spk = int(self.rows[:, L.SPK].max(initial=-1)) + 1  # recorded spike columns
         self.n_rec = int(self.rows[:, L.REC].max(initial=-1)) + 1  # recorded u / v / a_in columns
+        self.act0 = _non_quiescent(self.rows)
         syn, cells, base = [], [], 0
         for c in net.connections:
             entries, cell = _synapses(c, self.offset[c.source], self.offset[c.target], base)
@@ -169,6 +183,15 @@ class _Plan:
         if base:
             self.scr[:, L.MODE :] = np.concatenate(cells)
         self.ring_size = max((c.max_delay for c in net.connections), default=0) + 2
+        self.sizes = ring_sizes(net)  # the dense engine's ring slots per group (its state's layout)
+
+
+def _non_quiescent(rows: np.ndarray) -> np.ndarray:
+    """The rows a fresh run steps at its first step (``event_loop._quiescent`` is false for them)."""
+    f = rows[:, L.FLAGS]
+    rest = (rows[:, L.U] == 0) & (rows[:, L.V] == 0) & (rows[:, L.BIAS] == 0) & ((f & L.ALWAYS) == 0)
+    rest &= ((f & L.TERNARY) == 0) | (rows[:, L.TL] <= 0)
+    return np.flatnonzero(~rest).astype(np.int64)
 
 
 _PLANS: weakref.WeakKeyDictionary[Network, dict[Any, _Plan]] = weakref.WeakKeyDictionary()
@@ -202,7 +225,7 @@ def _load_state(net: Network, plan: _Plan, state: Any, batch: int) -> tuple[int,
     ring = np.zeros((batch, plan.ring_size, plan.n, 2), np.int64)
     if state is None:
         return 0, nrn, ring
-    sizes = ring_sizes(net)
+    sizes = plan.sizes
     if not isinstance(state, DenseState) or state.batch != batch or state.mode != "fixed":
         raise ValidationError("run.state: must be the fixed-mode state of a run with the same batch size")
     t0 = int(state.time_step)
@@ -225,13 +248,13 @@ def _load_state(net: Network, plan: _Plan, state: Any, batch: int) -> tuple[int,
 
 
 def _save_state(net: Network, plan: _Plan, t_end: int, nrn: np.ndarray, ring: np.ndarray) -> DenseState:
-    sizes = ring_sizes(net)
+    sizes = plan.sizes
     groups, rings = {}, {}
     for g in net.groups:
         o, m = plan.offset[g.name], int(g.n)
         sl = slice(o, o + m)
-        u = nrn[:, sl, L.U].copy()
-        groups[g.name] = LIFState(u=u, v=nrn[:, sl, L.V].copy(), refractory=np.zeros_like(u))
+        u = nrn[:, sl, L.U].astype(np.int64)
+        groups[g.name] = LIFState(u=u, v=nrn[:, sl, L.V].astype(np.int64), refractory=np.zeros_like(u))
         r = np.zeros((sizes[g.name], nrn.shape[0], m), np.int64)
         for k in range(1, sizes[g.name] + 1):
             r[(t_end + k) % sizes[g.name]] = kernels.wrap32(ring[:, (t_end + k) % plan.ring_size, sl, 0])
@@ -276,16 +299,21 @@ def run_event(
     plan = _plan(net, record)
     first = next(iter(inputs.values()))
     batch, steps = int(first.shape[0]), int(first.shape[1])
-    xs = [np.asarray(inputs[g.name], np.int64) for g in net.inputs]
-    x = xs[0] if len(xs) == 1 else np.concatenate(xs, axis=2)
+    xs = [np.asarray(inputs[g.name]) for g in net.inputs]
+    x_ptr, x_ch, x_val = sparse_inputs(xs[0] if len(xs) == 1 else np.concatenate(xs, axis=2))
     t0, nrn, ring = _load_state(net, plan, state, batch)
+    if t0 + steps > L.MAX_STEP:
+        raise UnsupportedError(
+            f"event engine: runs up to step {L.MAX_STEP} (got state.time_step {t0} + {steps} steps); "
+            "use engine='dense'"
+        )
     out_spk = np.zeros((batch, steps, plan.n_spk), np.int8)
     out_uva = np.zeros((3, batch, steps, plan.n_rec), np.int32)
     work = np.zeros((batch, 2), np.int64)
     for b in range(batch):
         work[b] = run_sample(
-            t0, np.ascontiguousarray(x[b]), nrn[b], ring[b], plan.src_ptr, plan.syn,
-            plan.scr.copy(), out_spk[b], out_uva[0, b], out_uva[1, b], out_uva[2, b],
+            t0, x_ptr[b], x_ch, x_val, nrn[b], ring[b], plan.src_ptr, plan.syn,
+            plan.scr.copy(), out_spk[b], out_uva[0, b], out_uva[1, b], out_uva[2, b], plan.act0, state is None,
         )  # fmt: skip
     outputs = {}
     for g in net.groups:

@@ -11,7 +11,8 @@ steps do the same operations in real arithmetic:
 - sigma-delta: ``vth`` and ``bias`` scaled by ``2**(spike_exp + state_exp)``, ``s >> state_exp`` is
   ``s / 2**state_exp``.
 
-spikeport extensions (both modes): ``reset="subtract"`` sets ``v <- v - (vth << 6)`` on a spike;
+spikeport extensions (both modes): ``reset="subtract"`` sets ``v <- v - k (vth << 6)`` after k spikes
+(k = 1, or up to ``max_spikes`` for a multi-spike group: see LIFGroup);
 ``refractory = R > 0``: after a spike at step t, during steps t+1 .. t+R the neuron cannot spike and v
 is frozen at its post-reset value (u still integrates), as Lava's float ``LIFRefractory`` does with v;
 a LIFReset reset does not end a refractory period.
@@ -87,9 +88,21 @@ def _lif_spike(g: LIFGroup, v: np.ndarray, fixed: bool) -> np.ndarray:
             return kernels.ternary_spikes(v, int(g.vth), int(g.vth_lo))
         hi, lo = _threshold(g.vth, False), _threshold(g.vth_lo, False)
         return (v > hi).astype(np.int64) - (v < lo).astype(np.int64)
+    if g.max_spikes > 1:
+        return _multi_spikes(g, v, fixed)
     if fixed:
         return kernels.lif_spikes(v, int(g.vth))
     return (v > _threshold(g.vth, False)).astype(np.int64)
+
+
+def _multi_spikes(g: LIFGroup, v: np.ndarray, fixed: bool) -> np.ndarray:
+    """``k = min(max_spikes, v // th) if v > th else 0`` (float: ``floor(v / th)``; see LIFGroup)."""
+    if fixed:
+        return kernels.lif_multi_spikes(v, int(g.vth), int(g.max_spikes))
+    th = _threshold(g.vth, False)
+    if th <= 0:
+        return np.where(v > th, float(g.max_spikes), 0.0)
+    return np.where(v > th, np.minimum(np.floor(v / th), float(g.max_spikes)), 0.0)
 
 
 def _lif_finish(
@@ -103,7 +116,7 @@ def _lif_finish(
         s = np.where(frozen, 0, s)
     fired = s != 0
     if g.reset == "subtract":
-        v = np.where(fired, v - _threshold(g.vth, fixed), v)
+        v = np.where(fired, v - s * _threshold(g.vth, fixed), v)
     else:
         v = np.where(fired, 0, v)
     if g.refractory:

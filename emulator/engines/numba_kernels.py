@@ -98,3 +98,14 @@ def lif_fire_binary(v: int, th: int, subtract: bool) -> tuple[int, int]:
     spk = v > th
     reset = v - th if subtract else 0
     return (reset if spk else v), (1 if spk else 0)
+
+
+@njit(cache=True, inline="always")
+def lif_fire_multi(v: int, th: int, max_spikes: int, subtract: bool) -> tuple[int, int]:
+    """Multi-spike fire and reset (:func:`~spikeport.emulator.kernels.lif_multi_spikes`):
+    ``k = min(max_spikes, v // th) if v > th else 0`` (``th = 0``: ``max_spikes`` if ``v > 0``);
+    on ``k > 0`` ``v <- v - k * th`` (subtract) or 0. Returns ``(v, k)``."""
+    if v <= th:
+        return v, 0
+    k = max_spikes if th == 0 else min(v // th, max_spikes)
+    return (v - k * th if subtract else 0), k

@@ -24,7 +24,7 @@ each product exact while ``S * 2**16 < 2**53``, recombined in int64. A connectio
 (``S >= 2**37``) is refused. Graded DelayDense slots where some product ``w * m`` can leave int32 take
 Lava's per-product wrap elementwise.
 
-Supported: LIFGroup, TernaryLIFGroup (zero/subtract reset, refractory, LIFReset), SigmaDeltaGroup (both
+Supported: LIFGroup, TernaryLIFGroup (zero/subtract reset, refractory, LIFReset, max_spikes), SigmaDeltaGroup (both
 models); ``mode="fixed"``, ``overflow="wrap"``; counters; resuming a dense/event/torch state (the
 returned state is a :class:`~.dense.DenseState` of numpy arrays). CUDA: the same code on
 ``device="cuda"``; the CI machines have no GPU, so only the CPU path is tested there.
@@ -49,6 +49,7 @@ from spikeport.emulator.errors import UnsupportedError, ValidationError
 from spikeport.emulator.kernels import SigmaDeltaState
 from spikeport.emulator.network import LIFGroup, Network, SigmaDeltaGroup, TernaryLIFGroup
 from spikeport.emulator.result import RunResult
+from spikeport.emulator.sparse_weights import SparseWeights
 
 _I64 = torch.int64
 _LIM = bits.STATE_LIMIT
@@ -113,6 +114,7 @@ class _LIFParams:
     refractory: int
     interval: int
     offset: int
+    max_spikes: int = 1
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -138,6 +140,7 @@ def _lif_params(g: LIFGroup, device: torch.device) -> _LIFParams:
         refractory=int(g.refractory),
         interval=int(g.reset_interval),
         offset=int(g.reset_offset),
+        max_spikes=int(g.max_spikes),
     )
 
 
@@ -156,6 +159,11 @@ def _sd_params(g: SigmaDeltaGroup, device: torch.device) -> _SDParams:
 
 
 def _lif_spikes(p: _LIFParams, v: torch.Tensor) -> torch.Tensor:
+    if p.max_spikes > 1:  # multi-spike: k = min(max_spikes, v // th) if v > th (LIFGroup)
+        if p.th == 0:
+            return torch.where(v > 0, p.max_spikes, 0)
+        k = torch.clamp(torch.div(v, p.th, rounding_mode="floor"), max=p.max_spikes)
+        return torch.where(v > p.th, k, 0)
     s = (v > p.th).to(_I64)
     return s if p.tl is None else s - (v < p.tl).to(_I64)
 
@@ -174,7 +182,7 @@ def lif_step(p: _LIFParams, st: Any, a_in: torch.Tensor, t: int) -> tuple[Any, t
     if p.refractory:
         s = torch.where(frozen, 0, s)
     fired = s != 0
-    v = torch.where(fired, v - p.th, v) if p.subtract else torch.where(fired, 0, v)
+    v = torch.where(fired, v - s * p.th, v) if p.subtract else torch.where(fired, 0, v)
     if p.refractory:
         ref = torch.where(fired, p.refractory, torch.where(frozen, ref - 1, 0))
     return _LIF_STATE(u=u, v=v, refractory=ref), s
@@ -269,7 +277,10 @@ def _float_dtype(row_sum: int, graded: bool, name: str) -> tuple[torch.dtype, in
 def _synapse(p: SynapsePlan, device: torch.device) -> _Synapse:
     slots = []
     for d, w in p.slots:
-        w64 = np.asarray(w, np.int64)
+        # a sparse slot is made dense here, inside torch (the products run as dense float matmuls)
+        w64 = np.asarray(
+            w.to_dense(limit=1 << 30, where=p.name) if isinstance(w, SparseWeights) else w, np.int64
+        )
         row_sum = int(np.max(np.abs(w64).sum(axis=1), initial=0))
         dtype, limbs = _float_dtype(row_sum, p.graded, p.name)
         wt = torch.as_tensor(np.ascontiguousarray(w64.T), device=device).to(dtype)

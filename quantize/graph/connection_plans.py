@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from spikeport.emulator import bits
 from spikeport.emulator.errors import UnsupportedError
-from spikeport.quantize.graph.group_plan import BIAS_UNIT, DELAYED_RESET_TIMINGS, GroupPlan, Plan
+from spikeport.quantize.graph import sparse_linear as sl
+from spikeport.quantize.graph.group_plan import (
+    BIAS_UNIT,
+    DELAYED_RESET_TIMINGS,
+    GroupPlan,
+    Plan,
+    max_spikes,
+)
 from spikeport.quantize.input_encoding import InputEncoding
 from spikeport.quantize.quant_warnings import QuantWarning
 from spikeport.quantize.semantics import Semantics
@@ -20,7 +28,7 @@ class ConnPlan:
     name: str
     source: str
     target: str
-    m: np.ndarray  # (n_target, n_source): float input x per unit the source emits
+    m: Any  # (n_target, n_source): float input x per unit the source emits (dense, or CSR: .sparse_linear)
     xmax: np.ndarray  # largest unit the source emits, per channel
     delay: int
     recurrent: bool
@@ -40,7 +48,7 @@ def connection_plans(
         for src, _, _ in g.inputs.paths:
             per_src[src] = per_src.get(src, 0) + 1
         for (src, d, rec), m in g.inputs.paths.items():
-            if not np.any(m):
+            if sl.nnz(m) == 0:
                 continue
             amp, xmax, nmb = _source_units(src, g.name, enc, spiking, sem)
             delay = _path_delay(plan, src, g.name, d + (sem.recurrent_delay if rec else 0), warns)
@@ -72,7 +80,9 @@ def _source_units(
         e = enc[src]
         return (1.0 / e.scale, 127.0, 8) if e.num_message_bits else (1.0, 1.0, 0)
     if spiking.get(src):
-        return sem.for_node(src).spike_amplitude, 1.0, 0
+        s = sem.for_node(src)
+        k = max_spikes(s)  # a multi-spike source sends k <= max_spikes as a graded payload
+        return s.spike_amplitude, float(k), (k.bit_length() if k > 1 else 0)
     raise UnsupportedError(
         f"{src} -> {target}: a non-spiking node's state cannot feed another node on "
         f"Loihi-style hardware; only spiking nodes and inputs can be sources"
@@ -133,15 +143,16 @@ def _reset_correction(g: GroupPlan) -> ConnPlan:
     missing ``-a thr s[t]`` (a = alpha_v)."""
     m = g.model
     assert m.threshold is not None
-    corr = np.diag(-m.alpha_v * m.threshold / m.u_gain)
+    corr = sl.diagonal(-m.alpha_v * m.threshold / m.u_gain)
     n = len(m.u_gain)
+    k = max_spikes(g.sem)  # multi-spike: the correction scales with the k spikes sent
     return ConnPlan(
         name=f"{g.name}->{g.name}~reset",
         source=g.name,
         target=g.name,
         m=corr,
-        xmax=np.ones(n),
+        xmax=np.full(n, float(k)),
         delay=0,
         recurrent=True,
-        num_message_bits=0,
+        num_message_bits=k.bit_length() if k > 1 else 0,
     )

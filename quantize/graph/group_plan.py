@@ -101,6 +101,16 @@ def group_lags(inputs: dict[str, int], groups: Sequence[GroupPlan]) -> dict[str,
 
 
 DELAYED_RESET_TIMINGS = ("next_step", "next_step_hold")
+#: a multi-spike group (``Semantics.multi_spike``) sends at most this many spikes per step, as a graded
+#: payload of MULTI_SPIKE_BITS bits (``LIFGroup.max_spikes``); the float rules have no bound (Sinabs) or
+#: 2**16 (Rockpool), so steps that would send more are capped (see :func:`multi_spike_warning`)
+MULTI_SPIKE_MAX = 15
+MULTI_SPIKE_BITS = MULTI_SPIKE_MAX.bit_length()
+
+
+def max_spikes(sem: Semantics) -> int:
+    """``LIFGroup.max_spikes`` of a spiking group under ``sem``: MULTI_SPIKE_MAX or 1."""
+    return MULTI_SPIKE_MAX if sem.multi_spike else 1
 
 
 def _approx(where: str, message: str) -> QuantWarning:
@@ -110,22 +120,12 @@ def _approx(where: str, message: str) -> QuantWarning:
 def _refuse(g: GroupPlan, target: str) -> None:
     """Raise what a spiking group's Semantics cannot map to (on ``target``)."""
     s = g.sem
-    if s.reset == "none" or s.multi_spike:
-        what = "reset='none'" if s.reset == "none" else "multi_spike=True"
+    if s.reset == "none":
         raise UnsupportedError(
-            f"{g.name}: Semantics {what} has no Loihi-style equivalent; supported: reset "
-            f"zero/subtract, one spike per step"
+            f"{g.name}: Semantics reset='none' has no Loihi-style equivalent; supported: reset zero/subtract"
         )
-    if target == "lava" and s.reset == "subtract":
-        raise UnsupportedError(
-            f"{g.name}: reset='subtract' is a spikeport emulator extension; Lava's LIF resets to zero "
-            f"(quantize with target='emulator')"
-        )
-    if target == "lava" and s.reset == "zero" and s.reset_timing == "next_step_hold":
-        raise UnsupportedError(
-            f"{g.name}: reset_timing='next_step_hold' maps to refractory=1, an emulator extension Lava "
-            f"cannot run"
-        )
+    # target "lava" refuses nothing more: subtract reset and refractory periods run there as
+    # spikeport's own Lava process (spikeport.lava.lif_processes)
 
 
 def _refuse_recurrent_rest(g: GroupPlan) -> None:
@@ -145,7 +145,9 @@ def _spike_warnings(g: GroupPlan) -> list[QuantWarning]:
     """Threshold and reset rules of a spiking group that map approximately."""
     s, m = g.sem, g.model
     warns = []
-    if s.threshold == ">=":
+    if s.multi_spike:  # its message covers the threshold test too
+        warns.append(multi_spike_warning(g.name, s))
+    elif s.threshold == ">=":
         warns.append(
             _approx(
                 g.name,
@@ -170,6 +172,21 @@ def _spike_warnings(g: GroupPlan) -> list[QuantWarning]:
             )
         )
     return warns
+
+
+def multi_spike_warning(where: str, s: Semantics) -> QuantWarning:
+    """The integer multi-spike rule ``k = min(M, v // th) if v > th`` vs the float rule."""
+    rule = (
+        "Sinabs' (v > 0) * trunc(v / thr)"
+        if s.multi_spike_rule == "quotient"
+        else "Rockpool's (v >= thr) * floor(v / thr)"
+    )
+    return _approx(
+        where,
+        f"multi_spike rule {s.multi_spike_rule!r} ({rule}) mapped to k = min({MULTI_SPIKE_MAX}, v // thr) "
+        f"where v > thr, sent as a {MULTI_SPIKE_BITS}-bit graded payload: differs when v equals the "
+        f"threshold exactly (float 1 spike, integer 0) and in steps due more than {MULTI_SPIKE_MAX} spikes",
+    )
 
 
 def _bias_warning(g: GroupPlan) -> list[QuantWarning]:

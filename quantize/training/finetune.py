@@ -16,6 +16,12 @@ the shadow mantissas, minibatches drawn with a seeded generator; after every epo
 on the training data is measured with the integer forward pass and the best network is kept (the
 untuned one included), so fine-tuning never lowers the training accuracy. ``validation > 0`` holds
 out that fraction of the data (its end) and picks the epoch by the accuracy there instead.
+
+Only the connections that stand for NIR weights are trained (``nir_weights_only``, default): the
+delayed-reset corrections (``G->G~reset``, part of the neuron model) and the bias unit's connections
+(``~bias->G``, a bias the writer does not write back) keep their mantissas, so that
+:func:`~.writeback.finetuned_graph` holds everything that was tuned and quantizing that graph with the
+tuned network's scales gives back the tuned network exactly.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ class FineTuneConfig:
     slope: float = 5.0
     count_gain: float = 1.0
     validation: float = 0.0  # fraction of (x, y), taken from the end, held out to pick the epoch
+    sparse_grad: float | None = None  # B_th (units of the threshold): sparse backward (.sparse_qat)
+    nir_weights_only: bool = True  # freeze reset corrections and bias-unit connections (module docstring)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch"):
@@ -124,10 +132,10 @@ def _fine_tune(
     n_val = round(len(y) * cfg.validation)
     fit = {k: a[: len(y) - n_val] for k, a in x_int.items()}, y[: len(y) - n_val]
     val = ({k: a[len(y) - n_val :] for k, a in x_int.items()}, y[len(y) - n_val :]) if n_val else fit
-    model = IntegerSNN(net, mode=mode, twin=twin, slope=cfg.slope)
+    model = IntegerSNN(net, mode=mode, twin=twin, slope=cfg.slope, sparse_grad=cfg.sparse_grad)
     best = (exact_accuracy(model, *val, steps), 0, model.to_network())
     log = FineTuneLog(loss=[float("nan")], accuracy=[best[0]])
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(trainable_parameters(model, cfg.nir_weights_only), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     for epoch in range(1, cfg.epochs + 1):
         log.loss.append(_epoch(model, opt, *fit, steps, cfg, gen))
@@ -138,6 +146,20 @@ def _fine_tune(
     log = FineTuneLog(loss=log.loss, accuracy=log.accuracy, best_epoch=best[1])
     meta = {**tuned.metadata, "fine_tune": {"mode": mode, **log.to_dict()}}
     return dataclasses.replace(tuned, metadata=meta), log
+
+
+def is_nir_weight(name: str) -> bool:
+    """Whether the connection ``name`` stands for a NIR weight node (not a ``~reset`` correction nor a
+    ``~bias`` unit connection): what :func:`~.writeback.finetuned_graph` writes back."""
+    return "~" not in name
+
+
+def trainable_parameters(model: IntegerSNN, nir_weights_only: bool = True) -> list[torch.nn.Parameter]:
+    """The shadow mantissas fine-tuning trains: every connection's, or only the NIR weights'."""
+    shadows = list(model.shadow.values())  # in the order of model.net.connections
+    if not nir_weights_only:
+        return shadows
+    return [p for c, p in zip(model.net.connections, shadows, strict=True) if is_nir_weight(c.name)]
 
 
 def _epoch(

@@ -25,6 +25,13 @@ Folding ``u`` into the memory gives the three matrices the deployment uses (:met
 ``B_h = Bbar e_h^T``. The recurrent memory weights are dimensionless, and Lava's finest weight step
 is ``2**-8`` (``weight_exp >= -8``), so ``M`` is trained on that grid (``memory_grid_exp``, the
 arithmetic that will run); :meth:`LMU.memory_grid_error` gives its distance from the exact ZOH.
+
+``memory_feedback=False`` is keras-lmu's psMNIST setting (no hidden-to-memory, no memory-to-memory
+encoders: ``e_h = e_m = 0``, fixed): the memory is then a linear filter of ``u = e_x . x`` alone,
+``m_t = sum_k M^k Bbar u_{t-k}``, computed for every step at once by FFT convolution, and only the
+hidden recurrence runs step by step (long sequences such as T = 784). ``readout_steps = k > 0``
+reads the mean hidden output over the last ``k`` steps only (the deployment sums every step and
+refuses it).
 """
 
 from __future__ import annotations
@@ -81,9 +88,14 @@ class LMU(nn.Module):
         act: SigmaDeltaActivation | None = None,
         blank_steps: int = 1,
         memory_grid_exp: int | None = -8,
+        memory_feedback: bool = True,
+        readout_steps: int = 0,
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if int(readout_steps) < 0:
+            raise field_error("LMU", "readout_steps", "must be >= 0 (0: every step)", readout_steps)
+        self.memory_feedback, self.readout_steps = bool(memory_feedback), int(readout_steps)
         g = torch.Generator().manual_seed(seed)
         self.order, self.theta, self.blank_steps = int(order), float(theta), int(blank_steps)
         self.memory_grid_exp = memory_grid_exp
@@ -95,8 +107,13 @@ class LMU(nn.Module):
             return nn.Parameter(torch.randn(*shape, generator=g) * scale)
 
         self.e_x = p(n_in, scale=1.0 / np.sqrt(n_in))
-        self.e_h = p(n_hidden, scale=1.0 / np.sqrt(n_hidden))
-        self.e_m = nn.Parameter(torch.zeros(order))
+        if memory_feedback:
+            self.e_h = p(n_hidden, scale=1.0 / np.sqrt(n_hidden))
+            self.e_m = nn.Parameter(torch.zeros(order))
+        else:
+            _ = torch.randn(n_hidden, generator=g)  # same draws for the other weights
+            self.register_buffer("e_h", torch.zeros(n_hidden))
+            self.register_buffer("e_m", torch.zeros(order))
         self.W_x = p(n_hidden, n_in, scale=1.0 / np.sqrt(n_in))
         self.W_h = p(n_hidden, n_hidden, scale=0.5 / np.sqrt(n_hidden))
         self.W_m = p(n_hidden, order, scale=1.0 / np.sqrt(order))
@@ -120,27 +137,73 @@ class LMU(nn.Module):
         exact = self.Abar + self.Bbar[:, None] * self.e_m[None, :]
         return float((self.memory_matrices()[0] - exact).abs().max().detach())
 
+    def _memory_filter(self, steps: int) -> torch.Tensor:
+        """``(order, steps)`` impulse response ``M^k Bbar`` (float64 powers; ``e_m = 0`` here)."""
+        M = self.memory_matrices()[0].detach().double()
+        h = torch.empty(steps, self.order, dtype=torch.float64)
+        h[0] = self.Bbar.double()
+        for k in range(1, steps):
+            h[k] = M @ h[k - 1]
+        return h.T.float().contiguous()
+
+    def _parallel_memory(self, x: torch.Tensor) -> torch.Tensor:
+        """``m`` (B, T, order) of the feedback-free memory by FFT convolution of ``u = x . e_x``."""
+        steps = x.shape[1]
+        cached = getattr(self, "_filter_cache", None)
+        if cached is None or cached.shape[1] != steps:
+            cached = self._memory_filter(steps)
+            self._filter_cache = cached
+        u = x @ self.e_x  # (B, T)
+        n = 2 * steps
+        m = torch.fft.irfft(torch.fft.rfft(u, n)[:, None, :] * torch.fft.rfft(cached, n)[None], n)
+        return m[..., :steps].transpose(1, 2)
+
+    def _forward_parallel(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``memory_feedback=False`` path: memory and input drive precomputed for every step."""
+        m = self._parallel_memory(x)
+        drive = x @ self.W_x.T + m @ self.W_m.T + self.b  # (B, T, H)
+        h = x.new_zeros(x.shape[0], self.b.shape[0])
+        self.act.reset(x.shape[0], self.b.shape[0])
+        keep = min(self.readout_steps or x.shape[1], x.shape[1])
+        total = torch.zeros_like(h)
+        for t, d in enumerate(drive.unbind(1)):  # unbind: one gradient stack, not T full-size adds
+            h = self.act(torch.clamp(d + h @ self.W_h.T, 0.0, 1.0))
+            if t >= x.shape[1] - keep:
+                total = total + h
+        return (total / keep) @ self.W_o.T + self.b_o
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, T, n_in) -> logits (B, n_out)."""
         batch = x.shape[0]
         if self.blank_steps:
             x = torch.cat([x.new_zeros(batch, self.blank_steps, x.shape[2]), x], 1)
+        if not self.memory_feedback:
+            return self._forward_parallel(x)
         M, Bx, Bh = self.memory_matrices()
         n_h = self.b.shape[0]
         m = x.new_zeros(batch, self.order)
         h = x.new_zeros(batch, n_h)
         total = x.new_zeros(batch, n_h)
         self.act.reset(batch, n_h)
+        keep = min(self.readout_steps or x.shape[1], x.shape[1])
         for t in range(x.shape[1]):
             xt = x[:, t]
             m = m @ M.T + xt @ Bx.T + h @ Bh.T
             z = xt @ self.W_x.T + h @ self.W_h.T + m @ self.W_m.T + self.b
             h = self.act(torch.clamp(z, 0.0, 1.0))
-            total = total + h
-        return (total / x.shape[1]) @ self.W_o.T + self.b_o
+            if t >= x.shape[1] - keep:
+                total = total + h
+        return (total / keep) @ self.W_o.T + self.b_o
 
     def deploy_params(self) -> dict[str, np.ndarray | float]:
         """The float64 parameters the integer deployment quantizes (and ``dt``, ``blank_steps``)."""
+        if self.readout_steps:
+            raise field_error(
+                "LMU",
+                "readout_steps",
+                "must be 0 to deploy (the readout sums every step)",
+                self.readout_steps,
+            )
         M, Bx, Bh = (t.detach().double().numpy() for t in self.memory_matrices())
         d = {k: getattr(self, k).detach().double().numpy() for k in ("W_x", "W_h", "W_m", "b", "W_o", "b_o")}
         return {**d, "M": M, "B_x": Bx, "B_h": Bh, "dt": float(self.act.dt), "blank_steps": self.blank_steps}

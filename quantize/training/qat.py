@@ -10,6 +10,7 @@ that hold exact integers (every value stays far below 2**53, so sums are exact i
     u    <- wrap24(wrap32(decay(u, du + 1) + wrap32(a_in * 64)))
     v    <- clip24(wrap32(decay(v, dv) + u + bias))
     s     = v > vth * 64;   v <- 0 (zero reset) or v - vth * 64 (subtract); refractory hold
+    (multi-spike groups, ``max_spikes > 1``: s = k = min(max_spikes, v // (vth * 64)), v - k vth * 64)
 
 with ``decay(x, d) = trunc(x (4096 - d) / 4096)`` (Lava's rounding toward zero). The trainable
 parameters are real "shadow" mantissas per connection (``w / 2**weight_exp``, initialized from the float
@@ -36,7 +37,9 @@ import torch
 from spikeport.emulator import bits, kernels
 from spikeport.emulator.errors import field_error
 from spikeport.emulator.network import Connection, LIFGroup, Network, SigmaDeltaGroup, TernaryLIFGroup
+from spikeport.emulator.sparse_weights import SparseWeights
 from spikeport.quantize import fixed_point as fixed
+from spikeport.quantize.training.sparse_qat import check_b_th, check_sparse_network, sparse_forward
 from torch import nn
 
 _TWO32 = float(1 << 32)
@@ -81,6 +84,13 @@ class _Spike(torch.autograd.Function):
 
 
 # ---------------------------------------------------------------- exact integer operations (no grad)
+
+
+def multi_spikes(v: torch.Tensor, th: float, max_spikes: int) -> torch.Tensor:
+    """``k = min(max_spikes, floor(v / th)) if v > th else 0`` (``th = 0``: ``max_spikes`` if ``v > 0``),
+    :func:`spikeport.emulator.kernels.lif_multi_spikes` on integer-valued float64."""
+    k = torch.full_like(v, float(max_spikes)) if th == 0 else torch.clamp(torch.floor(v / th), max=max_spikes)
+    return torch.where(v > th, k, torch.zeros_like(v))
 
 
 def wrap32(x: torch.Tensor) -> torch.Tensor:
@@ -156,7 +166,7 @@ def _check_supported(net: Network) -> None:
         obj = f"IntegerSNN.connections[{c.name!r}]"
         if c.delays is not None and np.unique(c.delays).size > 1:
             raise field_error(obj, "delays", "must be uniform (one delay per connection)", "mixed")
-        wide = float(np.max(np.abs(c.weights), initial=0)) * float((1 << c.num_message_bits) - 1)
+        wide = float(np.max(np.abs(c.weight_values), initial=0)) * float((1 << c.num_message_bits) - 1)
         if c.num_message_bits and c.delays is not None and not c.sparse and wide >= _TWO31:
             raise field_error(obj, "num_message_bits", "graded DelayDense products must fit int32", wide)
 
@@ -167,11 +177,18 @@ class IntegerSNN(nn.Module):
     ``mode``: "fixed" (8-bit-style mantissas) or "shift" (powers of two); default "shift" when every
     connection of ``net`` is a shift connection, else "fixed". ``twin``: the float twin of
     :func:`spikeport.quantize.quantize_pair`, whose unrounded weights initialize the shadow mantissas
-    (else the network's mantissas do). ``slope``: surrogate sharpness.
+    (else the network's mantissas do). ``slope``: surrogate sharpness. ``sparse_grad``: ``B_th`` (in
+    units of the threshold) for the sparse backward of :mod:`.sparse_qat` (None: dense).
     """
 
     def __init__(
-        self, net: Network, *, mode: str | None = None, twin: Network | None = None, slope: float = 5.0
+        self,
+        net: Network,
+        *,
+        mode: str | None = None,
+        twin: Network | None = None,
+        slope: float = 5.0,
+        sparse_grad: float | None = None,
     ) -> None:
         super().__init__()
         if mode is None:
@@ -180,8 +197,12 @@ class IntegerSNN(nn.Module):
             raise field_error("IntegerSNN", "mode", f"must be one of {MODES}", mode)
         _check_supported(net)
         self.net, self.mode, self.slope = net, mode, float(slope)
+        self.sparse_grad = check_b_th(sparse_grad)
+        self.sparse_backend: str | None = None  # sparse kernels: None (by device), "numba", "torch"
+        if self.sparse_grad is not None:
+            check_sparse_network(net)
         init = _initial_shadow(net, twin)
-        self.signs = {c.name: kernels.sign_mode(c.weights) for c in net.connections}
+        self.signs = {c.name: kernels.sign_mode(c.weight_values) for c in net.connections}
         self.shadow = nn.ParameterDict(
             {
                 _key(i): nn.Parameter(torch.tensor(np.array(init[c.name], np.float64)))
@@ -208,7 +229,8 @@ class IntegerSNN(nn.Module):
         for i, c in enumerate(self.net.connections):
             with torch.no_grad():
                 m = self.mantissas(i).numpy().astype(np.int64)
-            conns.append(dataclasses.replace(c, weights=m, shift=self.mode == "shift"))
+            w = SparseWeights.from_dense(m) if c.is_sparse else m
+            conns.append(dataclasses.replace(c, weights=w, shift=self.mode == "shift"))
         return dataclasses.replace(self.net, connections=tuple(conns))
 
     def forward(self, inputs: Mapping[str, Any] | Any, record_v: bool = False) -> dict[str, torch.Tensor]:
@@ -216,6 +238,8 @@ class IntegerSNN(nn.Module):
         group) -> ``{"<group>/spikes": (B, T, n)}`` (and ``"/v"`` when ``record_v``), step for step
         what :func:`spikeport.emulator.engines.dispatch.run` records."""
         xs = _inputs(self.net, inputs)
+        if self.sparse_grad is not None and torch.is_grad_enabled():
+            return sparse_forward(self, inputs, xs, record_v)
         steps = next(iter(xs.values())).shape[1]
         weights = [self.effective(i) for i in range(len(self.net.connections))]
         sim = _Sim(self.net, xs, weights, self.slope)
@@ -230,14 +254,18 @@ class IntegerSNN(nn.Module):
 def _initial_shadow(net: Network, twin: Network | None) -> dict[str, np.ndarray]:
     """Shadow mantissas: the twin's unrounded weights rescaled to each connection's exponent, or the
     network's mantissas (no twin, a connection the twin lacks, or one split into several parts)."""
-    init = {c.name: np.asarray(c.weights, np.float64) for c in net.connections}
+    # training runs on dense torch matrices: a sparse connection is made dense here (refused above
+    # spikeport.emulator.sparse_weights.DENSE_LIMIT entries) and written back sparse by to_network
+    init = {c.name: np.asarray(c.dense_weights(), np.float64) for c in net.connections}
     floats = {c.name: c for c in twin.connections} if twin is not None else {}
     names = set(init)
     for c in net.connections:
         tc = floats.get(c.name)
         if tc is None or f"{c.name}.split1" in names or tc.weights.shape != c.weights.shape:
             continue
-        init[c.name] = np.asarray(tc.weights, np.float64) * 2.0 ** (int(tc.weight_exp) - int(c.weight_exp))
+        init[c.name] = np.asarray(tc.dense_weights(), np.float64) * 2.0 ** (
+            int(tc.weight_exp) - int(c.weight_exp)
+        )
     return init
 
 
@@ -298,7 +326,7 @@ class _Sim:
                 continue
             msg = self.message(c.source, t - 1 - c.max_delay)
             if msg is not None:
-                acc = (msg if c.num_message_bits else (msg != 0).to(msg.dtype)) @ w.T
+                acc = _binary_or_graded(c, msg) @ w.T
                 lin = lin + acc * 2.0**c.weight_exp
                 exact = exact + _exact_activation(c, acc.detach())
         return lin, wrap32(exact)
@@ -327,10 +355,12 @@ class _Sim:
         if g.refractory:
             v = torch.where(frozen, v_old, v)
         s = _Spike.apply(v, th, self.slope)
+        if g.max_spikes > 1:  # k spikes (LIFGroup.max_spikes); the gradient is the binary surrogate's
+            s = _Exact.apply(s, multi_spikes(v.detach(), th, int(g.max_spikes)))
         if g.refractory:
             s = torch.where(frozen, torch.zeros_like(s), s)
         fired = s.detach()
-        v = v - fired * th if g.reset == "subtract" else v * (1.0 - fired)
+        v = v - fired * th if g.reset == "subtract" else v * (1.0 - (fired > 0).to(v.dtype))
         if g.refractory:
             r = self.ref[g.name]
             self.ref[g.name] = torch.where(fired > 0, float(g.refractory), torch.where(frozen, r - 1, 0.0))
@@ -342,6 +372,18 @@ class _Sim:
 def _row(a: np.ndarray, batch: int) -> torch.Tensor:
     t = torch.tensor(np.array(a, np.float64))
     return t.expand(batch, -1).clone()
+
+
+def _binary_or_graded(c: Connection, msg: torch.Tensor) -> torch.Tensor:
+    """What connection ``c`` multiplies by its weights: graded payloads as sent; on a binary connection
+    ``msg != 0``, except a group's spikes (0/1 already), which stay as they are so that the surrogate
+    gradient flows to the layer below; a reset-correction self-connection (``~reset``) is not
+    differentiated (the reset is not)."""
+    if c.num_message_bits:
+        return msg
+    if msg.requires_grad:
+        return msg.detach() if c.name.endswith("~reset") else msg
+    return (msg != 0).to(msg.dtype)
 
 
 def _exact_activation(c: Connection, acc: torch.Tensor) -> torch.Tensor:

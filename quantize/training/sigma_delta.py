@@ -142,12 +142,15 @@ def telescoping_gap(
     return n.sum(1) - ((r * dt).sum(1) + v0 - vT)
 
 
-def anneal_dt(progress: float, dt_start: float, dt_end: float) -> float:
-    """Geometric schedule: ``dt_start`` at ``progress = 0`` (many spikes per step), ``dt_end`` at
-    ``progress >= 1`` (e.g. 1: at most one spike per step for rates in [0, 1])."""
+def anneal_dt(progress: float, dt_start: float, dt_end: float, hold: float = 0.0) -> float:
+    """Geometric schedule: ``dt_start`` at ``progress = 0`` (many spikes per step), ``dt_end`` from
+    ``progress >= 1 - hold`` on (e.g. 1: at most one spike per step for rates in [0, 1]). ``hold`` is
+    the final fraction of training spent at ``dt_end`` (0: only the last batch trains there)."""
     if dt_start <= 0 or dt_end <= 0:
         raise field_error("anneal_dt", "dt_start/dt_end", "must be > 0", (dt_start, dt_end))
-    p = min(max(float(progress), 0.0), 1.0)
+    if not 0.0 <= hold < 1.0:
+        raise field_error("anneal_dt", "hold", "must be in [0, 1)", hold)
+    p = min(max(float(progress) / (1.0 - hold), 0.0), 1.0)
     return float(dt_start * (dt_end / dt_start) ** p)
 
 

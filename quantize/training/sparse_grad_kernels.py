@@ -43,6 +43,9 @@ def sample_bounds(flat: np.ndarray, n_samples: int, per_sample: int) -> np.ndarr
 def _weight_grad_samples(x, idx, g, a, n_out, b0, b1, bounds, dw, db, e):
     """Accumulate the weight and bias gradients of samples ``b0 .. b1 - 1`` into ``dw`` / ``db``."""
     n_t, n_in = x.shape[1], x.shape[2]
+    a_e = e[:1].copy()
+    a_e[0] = a
+    a_t = a_e[0]  # the decay in the traces' own type (a float64 factor would not vectorize as well)
     for b in range(b0, b1):
         p, end = bounds[b], bounds[b + 1]
         if p == end:
@@ -55,12 +58,14 @@ def _weight_grad_samples(x, idx, g, a, n_out, b0, b1, bounds, dw, db, e):
             t, j = rest // n_out, rest % n_out
             while done < t:
                 done += 1
+                row = x[b, done]
                 for i in range(n_in):
-                    e[i] = a * e[i] + x[b, done, i]
+                    e[i] = a_t * e[i] + row[i]
                 c = a * c + 1.0
             gp = g[p]
+            dw_j = dw[j]
             for i in range(n_in):
-                dw[j, i] += gp * e[i]
+                dw_j[i] += gp * e[i]
             db[j] += gp * c
             p += 1
 

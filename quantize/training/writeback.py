@@ -4,6 +4,7 @@ API::
 
     tuned, report, log = fine_tune_graph(graph, sem, x, y, mode="fixed")
     new_graph = finetuned_graph(graph, sem, tuned)      # a copy; ``graph`` is not changed
+    again, _ = sp.quantize(new_graph, sem, scales=tuned)  # == tuned, field by field (.fixed_scales)
 
 Each connection of the network came from ``w = scale[:, None] * u_gain[:, None] * m / 64`` with
 ``m`` the path matrix times the source's amplitude (see ``build_network._connection_records``);
@@ -13,6 +14,10 @@ or ``Linear`` node between its source and target (a recurrent one included) is w
 convolution, a composed path or a connection without such a node raises :class:`UnsupportedError`.
 Bias-unit and reset-correction connections are not NIR weights and are left as they were; a network
 whose connection was split (``split=True``) is refused too.
+
+A fresh ``sp.quantize(new_graph, sem)`` re-chooses the scales from the changed weights, so its mantissas
+match the tuned ones only within half a grid step; with ``scales=tuned`` it reuses the tuned network's
+scales, exponents and decays and gives back the tuned network exactly (:mod:`..fixed_scales`).
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ def _float_weights(plan: Plan, cp: ConnPlan, conn: Connection, net: Network) -> 
     """Invert ``w = scale * u_gain * m / 64``: the path matrix ``m`` that ``conn`` stands for."""
     scale = np.asarray(net.metadata["groups"][cp.target]["scale"], dtype=np.float64)
     u_gain = next(g.model.u_gain for g in plan.groups if g.name == cp.target)
-    value = np.asarray(conn.weights, dtype=np.float64) * 2.0 ** np.asarray(conn.weight_exp, dtype=np.float64)
+    value = np.asarray(conn.dense_weights(), dtype=np.float64) * 2.0 ** np.asarray(
+        conn.weight_exp, dtype=np.float64
+    )
     denom = scale[:, None] * np.asarray(u_gain, dtype=np.float64)[:, None]
     return np.where(denom != 0, value * 64.0 / np.where(denom != 0, denom, 1.0), 0.0)
