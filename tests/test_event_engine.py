@@ -271,3 +271,24 @@ def test_step_numbers_beyond_int32_are_refused() -> None:
     with pytest.raises(UnsupportedError, match=r"event engine: runs up to step 2147483647 \(got"):
         engine.run(_tiny(lif), x, engine="event", state=late)
     engine.run(_tiny(lif), x[:, :1], engine="event", state=late)  # the last representable step runs
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_step_windows_do_not_change_results(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event engine runs a sample in windows of steps (so Ctrl-C is answered between them): windows
+    of 1-3 steps give the same outputs and final state as one window per sample."""
+    from spikeport.emulator.engines import chunking
+
+    rng = np.random.default_rng(100 + seed)
+    net = _sparse_net(rng, 40, ("zero", "subtract", "ternary")[seed % 3])
+    x = np.where(rng.random((2, 60, 8)) < 0.1, 1, 0)
+    record = ("h/spikes", "h/u", "h/v", "h/a_in")
+    monkeypatch.setattr(chunking, "TARGET_S", float("inf"))
+    whole = engine.run(net, {"x": x}, record=record, engine="event")
+    monkeypatch.setattr(chunking, "TARGET_S", 0.0)  # every window: max(1, ...) steps
+    monkeypatch.setattr(chunking, "FIRST", 3)
+    parts = engine.run(net, {"x": x}, record=record, engine="event")
+    for key, value in whole.outputs.items():
+        np.testing.assert_array_equal(parts.outputs[key], value, err_msg=key)
+    np.testing.assert_array_equal(parts.state.groups["h"].v, whole.state.groups["h"].v)
+    np.testing.assert_array_equal(parts.state.groups["h"].u, whole.state.groups["h"].u)

@@ -39,6 +39,7 @@ import numpy as np
 from spikeport.emulator import bits, kernels
 from spikeport.emulator.energy.counters import CounterAccumulator
 from spikeport.emulator.engines import event_loop as L
+from spikeport.emulator.engines.chunking import timed_chunks
 from spikeport.emulator.engines.dense import DenseState, ring_sizes
 from spikeport.emulator.engines.event_loop import (
     BINARY,
@@ -311,10 +312,12 @@ def run_event(
     out_uva = np.zeros((3, batch, steps, plan.n_rec), np.int32)
     work = np.zeros((batch, 2), np.int64)
     for b in range(batch):
-        work[b] = run_sample(
-            t0, x_ptr[b], x_ch, x_val, nrn[b], ring[b], plan.src_ptr, plan.syn,
-            plan.scr.copy(), out_spk[b], out_uva[0, b], out_uva[1, b], out_uva[2, b], plan.act0, state is None,
-        )  # fmt: skip
+        for s, e in timed_chunks(steps, plan, "event"):  # return to Python often: Ctrl-C within ~0.25 s
+            work[b] += run_sample(
+                t0 + s, x_ptr[b][s : e + 1], x_ch, x_val, nrn[b], ring[b], plan.src_ptr, plan.syn,
+                plan.scr.copy(), out_spk[b][s:e], out_uva[0, b][s:e], out_uva[1, b][s:e], out_uva[2, b][s:e],
+                plan.act0, state is None and s == 0,
+            )  # fmt: skip
     outputs = {}
     for g in net.groups:
         o = plan.offset[g.name]
