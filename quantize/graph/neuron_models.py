@@ -65,8 +65,6 @@ def _alpha(sem: Semantics, tau: np.ndarray, name: str, field: str) -> np.ndarray
 
 def _lif_like(f: FlatNode, sem: Semantics, *, cuba: bool, spiking: bool) -> NeuronModel:
     nd, n, nm = f.node, f.size, f.name
-    if sem.arithmetic == "rockpool":  # input gain r*dt/(tau*exp(-dt/tau)), current decayed after the input
-        raise UnsupportedError(f"{nm}: arithmetic='rockpool' (Rockpool's neuron update) is not quantized yet")
     tau = per_neuron(nm, "tau_mem" if cuba else "tau", nd.tau_mem if cuba else nd.tau, n)
     av = _alpha(sem, tau, nm, "tau")
     r = per_neuron(nm, "r", nd.r, n)
@@ -77,7 +75,9 @@ def _lif_like(f: FlatNode, sem: Semantics, *, cuba: bool, spiking: bool) -> Neur
         raise ValidationError(f"{nm}.v_threshold: must exceed v_reset (got {float(np.min(thr))} above)")
     au, tau_syn, bias_gain = None, None, av * r
     u_gain = av * r
-    if cuba:
+    if sem.arithmetic == "rockpool":
+        u_gain, bias_gain, au, tau_syn = _rockpool_gains(f, sem, tau, cuba=cuba)
+    elif cuba:
         tau_syn = per_neuron(nm, "tau_syn", nd.tau_syn, n)
         au = _alpha(sem, tau_syn, nm, "tau_syn")
         w_in = per_neuron(nm, "w_in", nd.w_in, n)
@@ -98,6 +98,27 @@ def _lif_like(f: FlatNode, sem: Semantics, *, cuba: bool, spiking: bool) -> Neur
         tau_mem=tau,
         tau_syn=tau_syn,
     )
+
+
+def _rockpool_gains(
+    f: FlatNode, sem: Semantics, tau: np.ndarray, *, cuba: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(u_gain, bias_gain, alpha_u, tau_syn)`` of Rockpool's update (``arithmetic="rockpool"``).
+
+    Rockpool: ``I <- b (I + w_in x)``, ``v <- a v + G I`` (LIF: ``v <- a v + G x``) with
+    ``b = exp(-dt/tau_syn)``, ``G = r dt / (tau exp(-dt/tau))``. With ``u = G I`` this is the module's
+    form: ``u <- (1 - alpha_u) u + G b w_in x`` (the input is decayed in its own step), ``alpha_u = 1 - b``;
+    a constant input ``c`` settles at ``u = u_gain c / alpha_u`` (the bias gain); LIF: ``u_gain = G``.
+    """
+    nd, n, nm = f.node, f.size, f.name
+    r = per_neuron(nm, "r", nd.r, n)
+    gain = r * sem.dt / (tau * np.exp(-sem.dt / tau))
+    if not cuba:
+        return gain, gain, None, None
+    tau_syn = per_neuron(nm, "tau_syn", nd.tau_syn, n)
+    au = _alpha(sem, tau_syn, nm, "tau_syn")
+    u_gain = gain * (1.0 - au) * per_neuron(nm, "w_in", nd.w_in, n)
+    return u_gain, u_gain / au, au, tau_syn
 
 
 def _integrator(f: FlatNode, sem: Semantics, *, spiking: bool) -> NeuronModel:
