@@ -15,6 +15,8 @@ the CLI. :func:`client_from_spec` turns ``local``, ``local:N`` or a ``tcp://`` a
 
 from __future__ import annotations
 
+import gc
+import logging
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -59,12 +61,27 @@ def client_from_spec(spec: str) -> Any:
     return client
 
 
+class _UnretrievedCloseTimeouts(logging.Filter):
+    """Drops asyncio's "Future exception was never retrieved ... TimeoutError" records: a local cluster's
+    close leaves such a future behind at times, and asyncio reports it whenever it is garbage-collected,
+    possibly in the middle of a later command's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (text.startswith("Future exception was never retrieved") and "TimeoutError" in text)
+
+
+_QUIET_CLOSE = _UnretrievedCloseTimeouts()
+
+
 def close_client(client: Any) -> None:
     """Close a client made by :func:`client_from_spec` and its local cluster, if any."""
+    logging.getLogger("asyncio").addFilter(_QUIET_CLOSE)  # once per process (a filter is added once)
     cluster = getattr(client, "_spikeport_cluster", None)
     client.close()
     if cluster is not None:
         cluster.close()
+    gc.collect()  # report (and drop) such futures now rather than during whatever runs next
 
 
 def chunk_bounds(batch: int, chunk_size: int) -> list[tuple[int, int]]:
