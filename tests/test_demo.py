@@ -40,7 +40,7 @@ def test_demo_end_to_end(
     """Accuracy bounds hold over a seed sweep of this config (issue 11: a CPU acts like a new seed).
 
     Seeds 0-9 with the demo's pinned CPU paths and 0-7 with native AVX-512 paths: float 75.6% ..
-    88.3% (bound > 50%), fixed - float -1.1 .. +1.9 pp before fine-tuning trained only the NIR weights,
+    88.3% (bound > 50%), fixed - float -1.1 .. +1.9 pp before the fine-tuning fixes of issue 16 and 14,
     +1.7 .. +5.3 pp after (an AMD EPYC; bound: at most 5 pp lost). In a pytest session the
     paths are whatever the session's first torch kernel fixed, so either kind can run here.
     """
