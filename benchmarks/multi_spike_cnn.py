@@ -32,49 +32,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sparse_cnn import graph as sinabs_cnn_graph  # the same model, one builder
+
 CONFIG = {"quick": {"steps": 30, "samples": 16}, "full": {"steps": 100, "samples": 16}}
-
-
-def _model(seed: int) -> Any:
-    import sinabs.layers as sl
-    import torch
-    from torch import nn
-
-    torch.manual_seed(seed)
-    net = nn.Sequential(
-        nn.Conv2d(2, 16, 5, padding=1, bias=False),
-        sl.IAFSqueeze(batch_size=1),
-        sl.SumPool2d(2),
-        nn.Conv2d(16, 16, 3, padding=1, bias=False),
-        sl.IAFSqueeze(batch_size=1),
-        sl.SumPool2d(2),
-        nn.Conv2d(16, 8, 3, padding=1, bias=False),
-        sl.IAFSqueeze(batch_size=1),
-        sl.SumPool2d(2),
-        nn.Flatten(),
-        nn.Linear(128, 10, bias=False),
-        sl.IAFSqueeze(batch_size=1),
-    )
-    with torch.no_grad():
-        for layer, gain in zip((0, 3, 6, 10), (6.0, 3.0, 3.0, 3.0), strict=True):
-            weight: Any = net[layer].weight
-            weight.mul_(gain)
-    return net
-
-
-def _graph(net: Any) -> Any:
-    import sinabs
-    import torch
-    from spikeport.nir.io import repair_nir
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return repair_nir(sinabs.to_nir(net, torch.zeros(1, 2, 34, 34)))
 
 
 def _float_run(graph: Any, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -135,7 +101,7 @@ def main() -> None:
     cfg = CONFIG["quick" if args.quick else "full"]
     from spikeport.quantize.semantics import semantics
 
-    graph = _graph(_model(args.seed))
+    graph = sinabs_cnn_graph(args.seed)
     rng = np.random.default_rng(args.seed)
     x = (rng.random((cfg["samples"], cfg["steps"], 2, 34, 34)) < args.density).astype(np.float64)
     out: dict[str, Any] = {
