@@ -147,7 +147,11 @@ def pack_inputs(net: Network, arrays: Mapping[str, np.ndarray]) -> dict[str, Any
     """Binary input groups as bits (``np.packbits`` on the neuron axis: 8x less to send), graded ones
     as they are; :func:`unpack_inputs` restores the 0/1 ``int8`` arrays exactly."""
     binary = {g.name for g in net.inputs if int(g.num_message_bits) == 0}
-    return {k: (np.packbits(a != 0, axis=-1), a.shape[-1]) if k in binary else a for k, a in arrays.items()}
+    # np.packbits sets a bit for every nonzero integer: no boolean copy of the chunk is needed
+    return {
+        k: (np.packbits(a if a.dtype.kind in "iu" else a != 0, axis=-1), a.shape[-1]) if k in binary else a
+        for k, a in arrays.items()
+    }
 
 
 def unpack_inputs(packed: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -155,17 +159,35 @@ def unpack_inputs(packed: Mapping[str, Any]) -> dict[str, np.ndarray]:
     for k, v in packed.items():
         if isinstance(v, tuple):
             bits, n = v
-            out[k] = np.unpackbits(bits, axis=-1, count=n).astype(np.int8)
+            out[k] = np.unpackbits(bits, axis=-1, count=n).view(np.int8)  # 0/1: the same values
         else:
             out[k] = v
     return out
+
+
+def worker_threads() -> int:
+    """Limit numba's threads in this task's thread to the worker's own thread count (``--nthreads``) and
+    return it. Numba starts as many threads as the machine has cores, whatever the worker was given, so
+    two 1-thread workers on 2 cores would otherwise run 4 compute threads; a worker's environment (e.g.
+    ``NUMBA_NUM_THREADS``) can arrive after numba was imported. Outside a worker: no change (0)."""
+    distributed = _distributed()
+    try:
+        n = int(distributed.get_worker().state.nthreads)
+    except ValueError:  # not running on a worker
+        return 0
+    import numba
+
+    n = max(1, min(n, int(numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(n)
+    return n
 
 
 def run_chunk(
     net: Network, inputs: Mapping[str, Any], runner: Runner, options: Mapping[str, Any]
 ) -> RunResult:
     """What a worker runs: one chunk (packed by :func:`pack_inputs`) through ``runner`` (a backend of
-    :data:`spikeport.api.BACKENDS`), in process."""
+    :data:`spikeport.api.BACKENDS`), in process, on the worker's number of threads."""
+    worker_threads()
     return runner(net, unpack_inputs(inputs), **options)
 
 
@@ -220,11 +242,12 @@ def run_on_cluster(
     state = options.pop("state", None)
     net_future = client.scatter(net, broadcast=True, hash=False)
     bounds = chunk_bounds(batch, int(chunk_size))
-    # the chunks go straight to the workers (not inside the task graph)
-    packed = [pack_inputs(net, {k: a[s:e] for k, a in arrays.items()}) for s, e in bounds]
-    chunks = client.scatter(packed, hash=False)
     futures = []
-    for (start, stop), chunk in zip(bounds, chunks, strict=True):
+    workers = sorted(client.nthreads())
+    for i, (start, stop) in enumerate(bounds):  # each chunk packed, sent and started before the next
+        packed = pack_inputs(net, {k: a[start:stop] for k, a in arrays.items()})
+        # straight to a worker (not inside the task graph), the workers in turn
+        [chunk] = client.scatter([packed], hash=False, workers=[workers[i % len(workers)]])
         opts = {**options, "state": _slice_state(state, start, stop), "progress": False}
         futures.append(client.submit(run_chunk, net_future, chunk, runner, opts, pure=False))
     parts = _gather(futures, progress)

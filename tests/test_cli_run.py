@@ -95,7 +95,7 @@ def test_run_pads_for_the_lag_and_records_it(files: dict[str, Path]) -> None:
     assert cli.main(argv) == 0
     with np.load(files["out"]) as z:
         spikes, meta = z["g/spikes"], json.loads(str(z["__metadata__"]))
-    assert spikes.shape == (2, T + 1, 2) and spikes.dtype == np.int32
+    assert spikes.shape == (2, T + 1, 2) and spikes.dtype == np.int8  # fixed-point LIF
     np.testing.assert_array_equal(spikes[:, :T], _expected_spikes())
     assert meta["lag"] == {"g": 1} and meta["pad"] == 1 and meta["input_steps"] == T
     assert cli.main([*argv, "--aligned"]) == 0

@@ -67,7 +67,7 @@ def test_each_format_round_trips_the_same_arrays(
     _run(files, out, "--format", fmt)
     got = load_result(out)
     _assert_same(got, want)
-    assert {got[k].dtype for k in got.outputs if k.endswith("/spikes")} == {np.dtype(np.int32)}
+    assert {got[k].dtype for k in got.outputs if k.endswith("/spikes")} == {np.dtype(np.int8)}  # LIF groups
     assert got.metadata["input_file"] == str(files["x"]) and got.metadata["lag"] == want.metadata["lag"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
     if fmt.startswith("npz"):  # the plain reader: np.load; compressed only when asked

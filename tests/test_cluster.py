@@ -131,3 +131,19 @@ def test_bad_chunk_size_is_refused(client: Any) -> None:
     net, x = _net_and_inputs(0, batch=2)
     with pytest.raises(ValidationError, match="chunk_size"):
         sp.run(net, x, client=client, chunk_size=0)
+
+
+def _numba_threads_in_task() -> tuple[int, int]:
+    import numba
+
+    return cluster.worker_threads(), numba.get_num_threads()
+
+
+def test_a_task_runs_numba_on_its_workers_threads_only(client: Any) -> None:
+    """A 1-thread worker's chunk runs the compiled loop on 1 thread, not on every core (two such workers
+    on 2 cores would otherwise run 4 compute threads); outside a worker nothing changes."""
+    import numba
+
+    assert client.submit(_numba_threads_in_task, pure=False).result() == (1, 1)
+    before = numba.get_num_threads()
+    assert cluster.worker_threads() == 0 and numba.get_num_threads() == before

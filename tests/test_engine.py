@@ -463,3 +463,58 @@ def test_compiled_weight_store_is_not_padded_to_the_widest_target() -> None:
     res = run(net, x, record=("a_in",))
     # every big neuron spikes at step 2 (a_in = 2 + 2 = 4 -> u = 256 > 0); out gets 3000 * 2 at step 3
     np.testing.assert_array_equal(res["out/a_in"][0, :, 0], [0, 0, 6000])
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_compiled_windows_equal_one_window_and_the_numpy_path(
+    batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled loop runs in windows of steps (so Ctrl-C is answered between them), writing the
+    recordings in place and keeping the packed state: windows of 1-3 steps give the outputs, counters and
+    final state of one window and of the numpy path (batch 1 takes the serial kernel, 3 the parallel one)."""
+    from spikeport.emulator.engines import chunking
+
+    rng = np.random.default_rng(30 + batch)
+    net = random_net(rng, sd=False)
+    x = _inputs(rng, net, batch, 50)
+    record = ("spikes", "u", "v", "a_in")
+    monkeypatch.setattr(chunking, "TARGET_S", float("inf"))
+    whole = run(net, x, record=record, counters=True)
+    monkeypatch.setattr(chunking, "TARGET_S", 0.0)  # every window: max(1, ...) steps
+    monkeypatch.setattr(chunking, "FIRST", 3)
+    parts = run(net, x, record=record, counters=True)
+    monkeypatch.setattr(engine_dense, "USE_COMPILED", False)
+    ref = run(net, x, record=record, counters=True)
+    assert whole.metadata["path"] == parts.metadata["path"] == "compiled" and ref.metadata["path"] == "numpy"
+    for key, value in ref.outputs.items():
+        np.testing.assert_array_equal(whole.outputs[key], value, err_msg=key)
+        np.testing.assert_array_equal(parts.outputs[key], value, err_msg=key)
+    for k, v in ref.counters.spike_counts.items():
+        np.testing.assert_array_equal(parts.counters.spike_counts[k], v, err_msg=k)
+    for name, st in ref.state.groups.items():
+        for var in ("u", "v"):
+            np.testing.assert_array_equal(
+                getattr(parts.state.groups[name], var), getattr(st, var), err_msg=name
+            )
+    nxt = _inputs(rng, net, batch, 7)  # the packed rings carried over: resuming gives the same
+    monkeypatch.setattr(engine_dense, "USE_COMPILED", True)
+    a, b = run(net, nxt, record=record, state=parts.state), run(net, nxt, record=record, state=ref.state)
+    for key, value in b.outputs.items():
+        np.testing.assert_array_equal(a.outputs[key], value, err_msg=key)
+
+
+def test_compiled_loop_records_only_the_span_of_the_recorded_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each variable is recorded over the neurons of the groups asking for it (here one group per
+    variable, and one variable over two groups): the same arrays as the numpy path."""
+    rng = np.random.default_rng(41)
+    net = random_net(rng, sd=False)
+    x = _inputs(rng, net, 2, 40)
+    names = [g.name for g in net.groups]
+    for record in ([f"{names[-1]}/spikes", f"{names[0]}/v"], [f"{names[0]}/a_in", f"{names[-1]}/a_in", "u"]):
+        got = run(net, x, record=record)
+        monkeypatch.setattr(engine_dense, "USE_COMPILED", False)
+        want = run(net, x, record=record)
+        monkeypatch.setattr(engine_dense, "USE_COMPILED", True)
+        assert got.metadata["path"] == "compiled" and sorted(got.outputs) == sorted(want.outputs)
+        for key, value in want.outputs.items():
+            np.testing.assert_array_equal(got.outputs[key], value, err_msg=key)

@@ -120,3 +120,18 @@ def test_initial_phases() -> None:
     assert bool(((v >= 0) & (v < 1)).all())
     with pytest.raises(ValidationError, match="phase"):
         initial_phase((1,), "bogus")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dt", [1.0, 2.0, 4.0])
+def test_diffusion_keeps_the_mean_rate_where_rounding_has_a_dead_zone(dt: float) -> None:
+    """Rates below ``0.5 / dt`` never fire under per-step rounding; the diffused count stays within
+    one spike of ``sum r dt`` (zero phase: ``sum n = sum r dt - v_T``, ``v_T`` in [0, 1))."""
+    steps = 256
+    r = _dyadic((2, steps, 3), 11) / (2 * dt)  # every rate in [0, 0.5 / dt), dyadic
+    _, n_round = rounding_step(r, dt)
+    _, n_diff, vT = quantize_sequence(r, dt)
+    assert int(n_round.abs().sum()) == 0
+    want = (r * dt).sum(1)
+    np.testing.assert_array_equal(n_diff.sum(1).numpy(), (want - vT).numpy())
+    assert bool(((want - n_diff.sum(1) >= 0) & (want - n_diff.sum(1) < 1)).all())
+    assert float(want.min()) > 10  # the rounding error grows with the sequence: here > 10 spikes

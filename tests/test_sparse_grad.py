@@ -17,6 +17,7 @@ import torch
 from spikeport.emulator.errors import ValidationError
 from spikeport.quantize.semantics import semantics
 from spikeport.quantize.training import neurons as snn
+from spikeport.quantize.training import sparse_grad
 from spikeport.quantize.training.sparse_grad import BACKENDS, sparse_lif
 from torch import nn
 
@@ -279,3 +280,31 @@ def test_cuda_tensors_take_the_torch_backend() -> None:
     s, _, _ = sparse_lif(xc, wc, bc, _lif(9, 0.2, sem))
     for g_got, g_want in zip(torch.autograd.grad(s, (wc, bc), go.cuda()), want, strict=True):
         _close(g_got.cpu(), g_want)
+
+
+def test_chunked_backward_on_two_threads_is_exact_and_thread_independent(monkeypatch) -> None:
+    """The numba backend's split into chunks of samples (forced here: layers this small run as one)
+    on 1 and 2 threads: both equal the oracle, and each other bit for bit."""
+    monkeypatch.setattr(sparse_grad, "PARALLEL_MIN_WORK", 0)
+    sem = semantics("snntorch")
+    x, w, b, go = _layer_data(8, True, n_b=7)
+    lower = torch.randperm(x.numel(), generator=torch.Generator().manual_seed(9))[: x.numel() // 5].sort()[0]
+    mask = torch.zeros(x.numel(), dtype=torch.float64)
+    mask[lower] = 1.0
+    want = torch.autograd.grad(dense_layer(x, w, b, 0.9, 0.3, sem), (x, w, b), go)
+    want = (want[0] * mask.view(x.shape), *want[1:])
+    got = {}
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            s, _, active = sparse_lif(x, w, b, _lif(9, 0.3, sem), lower=lower, backend="numba")
+            dx, dw, db = torch.autograd.grad(s, (x, w, b), go)
+            got[threads] = (dx.to_dense(), dw, db)
+    finally:
+        torch.set_num_threads(before)
+    assert 0 < active.numel() < s.numel()
+    for g_got, g_want in zip(got[2], want, strict=True):
+        _close(g_got, g_want)
+    for one, two in zip(got[1], got[2], strict=True):
+        np.testing.assert_array_equal(one.numpy(), two.numpy())

@@ -145,10 +145,11 @@ def load_inputs(path: str, *, time_first: bool = False) -> Any:
     return read_arrays(path, option="--input", time_first=time_first)
 
 
-def _run_network(args: argparse.Namespace, record: list[str]) -> tuple[RunResult, dict[str, Any]]:
-    from spikeport.cli.files import load_network, network_inputs
+def _run_network(
+    args: argparse.Namespace, record: list[str], net: Network
+) -> tuple[RunResult, dict[str, Any]]:
+    from spikeport.cli.files import network_inputs
 
-    net = load_network(args.net)
     mode = "float" if args.float else "fixed"
     if args.backend == "lava" and args.float:
         raise UnsupportedError("--float: Lava runs fixed point only; use --backend emulator")
@@ -270,7 +271,7 @@ def _say_semantics(result: RunResult, args: argparse.Namespace) -> None:
     configure=_configure,
 )
 def run(args: argparse.Namespace) -> int:
-    from spikeport.cli.files import is_nir
+    from spikeport.cli.files import is_nir, load_network
 
     record = [r.strip() for r in args.record.split(",") if r.strip()]
     if not record:
@@ -281,10 +282,11 @@ def run(args: argparse.Namespace) -> int:
 
         summary = stream_run(args, record)
     else:
-        runner = _run_nir_model if args.net.endswith(".nir") or is_nir(args.net) else _run_network
-        result, extra = runner(args, record)
+        net = None if args.net.endswith(".nir") or is_nir(args.net) else load_network(args.net)
+        result, extra = _run_nir_model(args, record) if net is None else _run_network(args, record, net)
         result = finish_result(result, extra, args)
-        result.save(args.output, format=args.format, obj="--output", dtypes=spike_dtypes(result))
+        casts = spike_dtypes(result, net, "float" if args.float else "fixed")
+        result.save(args.output, format=args.format, obj="--output", dtypes=casts)
         _say_semantics(result, args)
         summary = run_summary(result, args)
     if args.json:

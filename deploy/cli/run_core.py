@@ -138,7 +138,7 @@ def align_result(result: RunResult, lags: dict[str, int], steps: int) -> RunResu
 
 
 def finish_result(result: RunResult, extra: dict[str, Any], args: argparse.Namespace) -> RunResult:
-    """Hide internal groups, the run's facts in the metadata (spikes are written as int32:
+    """Hide internal groups, the run's facts in the metadata (the dtype spikes are written in:
     :func:`spike_dtypes`)."""
     from spikeport.emulator.result import RunResult
 
@@ -151,8 +151,22 @@ def finish_result(result: RunResult, extra: dict[str, Any], args: argparse.Names
     return RunResult(outputs=outs, metadata=meta)
 
 
-def spike_dtypes(result: RunResult) -> dict[str, Any]:
-    """Spikes are written as ``int32`` whatever the backend recorded (cast while writing, no copy)."""
-    import numpy as np
+def spike_dtypes(result: RunResult, net: Network | None = None, mode: str = "float") -> dict[str, Any]:
+    """The dtype each ``G/spikes`` array is written in, fixed by the network, never by the values, so
+    every backend, chunk and run of one network writes the same dtype (cast while writing, no copy).
 
-    return {k: np.int32 for k in result.outputs if k.endswith("/spikes")}
+    ``int8`` where group ``G`` of ``net`` is a fixed-point LIF group: its spikes are counts
+    ``0..max_spikes`` with ``max_spikes <= bits.MAX_SPIKES_MAX = 127`` (ternary: ``-1, 0, 1``), so int8
+    holds every value a quarter of int32's bytes; ``int32`` otherwise (graded payloads, inputs,
+    ``--float`` runs and NIR models, whose multi-spike counts are unbounded)."""
+    import numpy as np
+    from spikeport.emulator.network import LIFGroup
+
+    lif = (
+        {g.name for g in net.groups if isinstance(g, LIFGroup)}
+        if net is not None and mode == "fixed"
+        else set()
+    )
+    return {
+        k: np.int8 if k.split("/", 1)[0] in lif else np.int32 for k in result.outputs if k.endswith("/spikes")
+    }

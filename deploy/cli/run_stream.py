@@ -118,7 +118,7 @@ def stream_run(args: argparse.Namespace, record: list[str]) -> dict[str, Any]:
     ):
         for start, stop in _chunks(plan.batch, args.stream):
             result = _run_chunk(plan, args, record, (start, stop), client)
-            sink.write(start, result.outputs, casts=spike_dtypes(result))
+            sink.write(start, result.outputs, casts=spike_dtypes(result, plan.net, plan.mode))
             new = dict(result.metadata)
             meta = new if meta is None else {k: v for k, v in meta.items() if k in new and new[k] == v}
             for k, v in result.outputs.items():

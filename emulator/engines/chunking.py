@@ -5,7 +5,8 @@ raised as ``KeyboardInterrupt`` after the call. Long runs are therefore cut into
 wall time is about :data:`TARGET_S`; each chunk's size is the previous chunk's measured rate times the
 target, growing at most :data:`GROWTH` times per chunk (the first call may include loading numba's
 cache, which would make the first rate look low), starting from :data:`FIRST` steps, or from the
-rate the last run of the same ``key`` (a packed network) and batch size measured. The state between
+rate the last run of the same ``key`` (a packed network) and batch size measured (a chunk of at least
+:data:`_MIN_MEASURE_S`, or else the whole run when its chunks were shorter but took that long together). The state between
 chunks is the engine's resumable state, so results do not depend on the chunking.
 """
 
@@ -41,14 +42,18 @@ def timed_chunks(steps: int, key: Any = None, variant: Hashable = None) -> Itera
     if steps <= 0:
         yield 0, 0
         return
+    total_s = 0.0
     while start < steps:
         stop = min(steps, start + size)
         t0 = time.perf_counter()
         yield start, stop
         elapsed = time.perf_counter() - t0
+        total_s += elapsed
         done = stop - start
         rate = done / elapsed if elapsed > 0 else float("inf")
         if elapsed >= _MIN_MEASURE_S:
             rates[variant] = rate
         size = int(max(1, min(done * GROWTH, rate * target_s)))
         start = stop
+    if total_s >= _MIN_MEASURE_S and known is None:  # short chunks, long enough together: the run's rate
+        rates[variant] = steps / total_s

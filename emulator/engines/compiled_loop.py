@@ -74,13 +74,15 @@ class LoopState(NamedTuple):
 
 
 class LoopRecord(NamedTuple):
-    """Recording buffers, (B, T, Nn), or (1, 1, 1) when not recorded (``flags`` says which)."""
+    """Recording buffers, (B, T, hi - lo) for neurons ``lo .. hi - 1`` (the span of the recorded groups),
+    or (1, 1, 1) when not recorded (``flags`` says which)."""
 
     spikes: np.ndarray  # int8
     u: np.ndarray  # int32
     v: np.ndarray  # int32
     a_in: np.ndarray  # int32
     flags: np.ndarray  # (5,) int64: record spikes, u, v, a_in; count
+    spans: np.ndarray  # (4, 2) int64: [lo, hi) of the recorded neurons of spikes, u, v, a_in
 
 
 class LoopCounters(NamedTuple):
@@ -282,6 +284,8 @@ def _synapses(
 def _sample(
     b: int,
     x: np.ndarray,
+    i0: int,
+    n: int,
     t0: int,
     net: LoopNet,
     st: LoopState,
@@ -289,11 +293,12 @@ def _sample(
     cnt: LoopCounters,
     plain: bool,
 ) -> None:
-    """The whole time loop of sample ``b``; ``x`` (B, T, Nin) int8|int32 holds the input messages.
+    """Steps ``t0 + 1 .. t0 + n`` of sample ``b``: input index ``i0 + k`` of ``x`` (B, T, Nin) int8|int32
+    (the input messages) is step ``t0 + 1 + k``, and is recorded at the same index of ``rec``.
 
     The records' fields are read once, before the loop: reading an array out of a tuple takes a
     reference, and the threads of the parallel driver would all count on the same shared arrays."""
-    T, Nin = x.shape[1], x.shape[2]
+    Nin = x.shape[2]
     Nn = st.u.shape[1]
     R = st.ring.shape[1]
     nparams, slots, weights = net.nparams, net.slots, net.weights
@@ -302,7 +307,9 @@ def _sample(
         nparams[P_KEEP_U], nparams[P_KEEP_V], nparams[P_BIAS], nparams[P_HI], nparams[P_SUBTRACT]
     )  # fmt: skip
     rec_s, rec_u, rec_v, rec_a = rec.spikes, rec.u, rec.v, rec.a_in
-    flags = rec.flags
+    flags, spans = rec.flags, rec.spans
+    s0, s1, u0, u1 = spans[0, 0], spans[0, 1], spans[1, 0], spans[1, 1]
+    v0, v1, a0, a1 = spans[2, 0], spans[2, 1], spans[3, 0], spans[3, 1]
     rs, ru, rv, ra, counting = flags[0] != 0, flags[1] != 0, flags[2] != 0, flags[3] != 0, flags[4] != 0
     msg = np.zeros(Nn + Nin, np.int32)
     acc = np.zeros(net.max_out, np.int32)
@@ -310,21 +317,21 @@ def _sample(
     nz = np.zeros(Nn + Nin, np.int64)
     ub, vb, refb, ringb = st.u[b], st.v[b], st.ref[b], st.ring[b]
     c_spk, c_pay, c_ev = cnt.spikes, cnt.payload, cnt.events  # (1, 1) when not counting
-    for i in range(T):
-        t = t0 + i + 1
+    for k in range(n):
+        i, t = i0 + k, t0 + k + 1
         if plain:
             _neurons_plain(ub, vb, ringb[t % R], keep_u, keep_v, bias, hi, sub, msg, a_in)
         else:
             _neurons(t, ub, vb, refb, ringb[t % R], nparams, msg, a_in)
         msg[Nn:] = x[b, i]
         if rs:
-            rec_s[b, i] = msg[:Nn]
+            rec_s[b, i] = msg[s0:s1]
         if ru:
-            rec_u[b, i] = ub
+            rec_u[b, i] = ub[u0:u1]
         if rv:
-            rec_v[b, i] = vb
+            rec_v[b, i] = vb[v0:v1]
         if ra:
-            rec_a[b, i] = a_in
+            rec_a[b, i] = a_in[a0:a1]
         count = _compact(msg, nz)
         if counting:
             _count(msg, nz, count, a_in, c_spk[b], c_pay[b], c_ev[b])
@@ -333,20 +340,21 @@ def _sample(
 
 @njit(cache=True, parallel=True, nogil=True)
 def run_lif_network_parallel(
-    x: np.ndarray, t0: int, net: LoopNet, st: LoopState, rec: LoopRecord, cnt: LoopCounters
+    x: np.ndarray, i0: int, n: int, t0: int, net: LoopNet, st: LoopState, rec: LoopRecord, cnt: LoopCounters
 ) -> None:
-    """All samples (steps ``t0 + 1 .. t0 + T``), in parallel over the batch (``prange``)."""
+    """All samples (steps ``t0 + 1 .. t0 + n`` from input index ``i0``), in parallel over the batch
+    (``prange``)."""
     plain = is_plain(net.nparams)
     for b in prange(x.shape[0]):
-        _sample(b, x, t0, net, st, rec, cnt, plain)
+        _sample(b, x, i0, n, t0, net, st, rec, cnt, plain)
 
 
 @njit(cache=True, nogil=True)
 def run_lif_network_serial(
-    x: np.ndarray, t0: int, net: LoopNet, st: LoopState, rec: LoopRecord, cnt: LoopCounters
+    x: np.ndarray, i0: int, n: int, t0: int, net: LoopNet, st: LoopState, rec: LoopRecord, cnt: LoopCounters
 ) -> None:
     """:func:`run_lif_network_parallel` one sample after the other: no thread start-up cost (numba's
     parallel launch costs milliseconds per call on a loaded machine), used for batch 1."""
     plain = is_plain(net.nparams)
     for b in range(x.shape[0]):
-        _sample(b, x, t0, net, st, rec, cnt, plain)
+        _sample(b, x, i0, n, t0, net, st, rec, cnt, plain)

@@ -264,11 +264,25 @@ def _input_array(fp: FastPlan, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
     return x
 
 
-def _record_buffers(wanted: set[str], counters: bool, batch: int, steps: int, nn: int) -> LoopRecord:
-    full, dummy = (batch, steps, nn), (1, 1, 1)
-    buf = {k: np.zeros(full if k in wanted else dummy, _RECORD_DTYPES[k]) for k in RECORDABLE}
-    flags = np.array([*(int(k in wanted) for k in RECORDABLE), int(counters)], np.int64)
-    return LoopRecord(spikes=buf["spikes"], u=buf["u"], v=buf["v"], a_in=buf["a_in"], flags=flags)
+def _record_buffers(
+    fp: FastPlan, record: Mapping[str, tuple[str, ...]], counters: bool, batch: int, steps: int
+) -> LoopRecord:
+    """Buffers over the span of neurons of the groups recording each variable (a variable recorded by
+    the output group alone costs that group's width per step, not the network's)."""
+    spans = np.zeros((len(RECORDABLE), 2), np.int64)
+    buf = {}
+    for k, var in enumerate(RECORDABLE):
+        ranges = [fp.offsets[name] for name, vars_ in record.items() if var in vars_]
+        if ranges:
+            spans[k] = min(a for a, _ in ranges), max(z for _, z in ranges)
+        width = int(spans[k, 1] - spans[k, 0])
+        buf[var] = np.zeros((batch, steps, width) if ranges else (1, 1, 1), _RECORD_DTYPES[var])
+    flags = np.array(
+        [*(int(spans[k, 1] > spans[k, 0]) for k in range(len(RECORDABLE))), int(counters)], np.int64
+    )
+    return LoopRecord(
+        spikes=buf["spikes"], u=buf["u"], v=buf["v"], a_in=buf["a_in"], flags=flags, spans=spans
+    )
 
 
 def _counter_arrays(fp: FastPlan, counters: bool, batch: int) -> LoopCounters:
@@ -290,6 +304,68 @@ def _raw_counters(fp: FastPlan, cnt: LoopCounters) -> RawCounters:
     )
 
 
+class FastRun(NamedTuple):
+    """A compiled run in progress (:func:`start_fast`): the whole input, the kernel's packed state and
+    the full-length recordings and counters, which :func:`advance_fast` fills window by window in place
+    (nothing is copied or repacked between windows)."""
+
+    fp: FastPlan
+    x: np.ndarray
+    t_now: int
+    record: Mapping[str, tuple[str, ...]]
+    state: LoopState
+    rec: LoopRecord
+    cnt: LoopCounters
+    sizes: Mapping[str, int]
+    counting: bool
+
+
+def start_fast(
+    fp: FastPlan,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    record: Mapping[str, tuple[str, ...]],
+    groups: Mapping[str, LIFState],
+    rings: Mapping[str, np.ndarray],
+    t_now: int,
+    counters: bool,
+) -> FastRun:
+    """Pack the state after step ``t_now`` and allocate the recordings for all steps of ``inputs``."""
+    x = _input_array(fp, inputs)  # no copy for one contiguous int8 input group
+    batch, steps = int(x.shape[0]), int(x.shape[1])
+    return FastRun(
+        fp=fp,
+        x=x,
+        t_now=t_now,
+        record=record,
+        state=pack_state(fp, groups, rings, t_now, batch),
+        rec=_record_buffers(fp, record, counters, batch, steps),
+        cnt=_counter_arrays(fp, counters, batch),
+        sizes={name: rings[name].shape[0] for name in fp.offsets},
+        counting=counters,
+    )
+
+
+def advance_fast(run: FastRun, start: int, stop: int) -> None:
+    """Run input indices ``start .. stop - 1`` (steps ``t_now + start + 1 .. t_now + stop``); windows
+    must follow each other from 0."""
+    kernel = run_lif_network_parallel if run.x.shape[0] > 1 else run_lif_network_serial
+    kernel(run.x, start, stop - start, run.t_now + start, run.fp.loop, run.state, run.rec, run.cnt)
+
+
+def finish_fast(run: FastRun) -> FastResult:
+    """The recordings (views of the buffers: no copy) and the state after the last step."""
+    fp = run.fp
+    outputs: dict[str, np.ndarray] = {}
+    for name, vars_ in run.record.items():
+        a, z = fp.offsets[name]
+        for var in vars_:
+            lo = int(run.rec.spans[RECORDABLE.index(var), 0])
+            outputs[f"{name}/{var}"] = getattr(run.rec, var)[:, :, a - lo : z - lo]
+    gstate, grings = unpack_state(fp, run.state, run.sizes, run.t_now + int(run.x.shape[1]))
+    return FastResult(outputs, gstate, grings, _raw_counters(fp, run.cnt) if run.counting else None)
+
+
 def run_fast(
     fp: FastPlan,
     inputs: Mapping[str, np.ndarray],
@@ -300,20 +376,7 @@ def run_fast(
     t_now: int,
     counters: bool,
 ) -> FastResult:
-    """Run the compiled loop for the steps of ``inputs`` after step ``t_now``."""
-    x = _input_array(fp, inputs)
-    batch, steps = int(x.shape[0]), int(x.shape[1])
-    st = pack_state(fp, groups, rings, t_now, batch)
-    wanted = {var for vars_ in record.values() for var in vars_}
-    rec = _record_buffers(wanted, counters, batch, steps, fp.n_neurons)
-    cnt = _counter_arrays(fp, counters, batch)
-    kernel = run_lif_network_parallel if batch > 1 else run_lif_network_serial
-    kernel(x, t_now, fp.loop, st, rec, cnt)
-    outputs: dict[str, np.ndarray] = {}
-    for name, vars_ in record.items():
-        a, z = fp.offsets[name]
-        for var in vars_:
-            outputs[f"{name}/{var}"] = getattr(rec, var)[:, :, a:z]  # a view: no copy of the recording
-    sizes = {name: rings[name].shape[0] for name in fp.offsets}
-    gstate, grings = unpack_state(fp, st, sizes, t_now + steps)
-    return FastResult(outputs, gstate, grings, _raw_counters(fp, cnt) if counters else None)
+    """Run the compiled loop for all steps of ``inputs`` after step ``t_now``, in one window."""
+    run = start_fast(fp, inputs, record=record, groups=groups, rings=rings, t_now=t_now, counters=counters)
+    advance_fast(run, 0, int(run.x.shape[1]))
+    return finish_fast(run)

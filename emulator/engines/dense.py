@@ -22,9 +22,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from spikeport.emulator import kernels
-from spikeport.emulator.energy.counters import CounterAccumulator, Counters, make_counters
+from spikeport.emulator.energy.counters import CounterAccumulator, make_counters
 from spikeport.emulator.engines.chunking import timed_chunks
-from spikeport.emulator.engines.compiled_pack import FastPlan, FastResult, fast_plan, run_fast
+from spikeport.emulator.engines.compiled_pack import (
+    FastPlan,
+    FastResult,
+    advance_fast,
+    fast_plan,
+    finish_fast,
+    start_fast,
+)
 from spikeport.emulator.engines.group_models import GroupModel, State, group_model
 from spikeport.emulator.engines.synapses import SynapsePlan, deliver, plan_connection
 from spikeport.emulator.errors import FixedPointOverflowError, ValidationError
@@ -143,53 +150,39 @@ def _record_dtype(var: str, mode: str, kind: str) -> type:
 # ---------------------------------------------------------------- compiled path
 
 
-def _compiled_pieces(
+def _compiled_run(
     fp: FastPlan,
     inputs: Mapping[str, np.ndarray],
     record: Mapping[str, tuple[str, ...]],
     state: DenseState,
     counters: bool,
     progress: bool,
-) -> tuple[dict[str, np.ndarray], FastResult, list[FastResult]]:
-    """The compiled loop in chunks of about :data:`.chunking.TARGET_S` seconds (so that Ctrl-C is
-    answered between chunks); each chunk's recordings are copied into the run's output arrays.
-    Returns the outputs, the last chunk's result (its state) and every chunk's counters."""
+) -> FastResult:
+    """The compiled loop in windows of about :data:`.chunking.TARGET_S` seconds (so that Ctrl-C is
+    answered between windows); the kernel's state stays packed and the recordings are written in
+    place across windows."""
     steps = int(next(iter(inputs.values())).shape[1])
     bar = None
     if progress and sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=steps, desc="emulator", unit="step", leave=False)
-    groups, rings, t_now = state.groups, state.rings, state.time_step
-    outputs: dict[str, np.ndarray] = {}
-    pieces = []
+    run = start_fast(
+        fp,
+        inputs,
+        record=record,
+        groups=state.groups,  # type: ignore[arg-type]
+        rings=state.rings,
+        t_now=state.time_step,
+        counters=counters,
+    )
     for start, stop in timed_chunks(steps, fp, state.batch):
-        sub = {k: v[:, start:stop] for k, v in inputs.items()}
-        res = run_fast(fp, sub, record=record, groups=groups, rings=rings, t_now=t_now, counters=counters)  # type: ignore[arg-type]
-        if start == 0 and stop == steps:
-            outputs = dict(res.outputs)  # one chunk: the recording views are the outputs
-        else:
-            for k, v in res.outputs.items():
-                if k not in outputs:
-                    outputs[k] = np.empty((v.shape[0], steps, v.shape[2]), v.dtype)
-                outputs[k][:, start:stop] = v
-        t_now += stop - start
-        groups, rings = res.groups, res.rings
-        pieces.append(res._replace(outputs={}, groups={}, rings={}))  # only the counters are kept
+        advance_fast(run, start, stop)
         if bar is not None:
             bar.update(stop - start)
     if bar is not None:
         bar.close()
-    return outputs, res, pieces
-
-
-def _sum_counters(steps: int, pieces: list[FastResult]) -> Counters:
-    done = [p.counters for p in pieces if p.counters is not None]
-
-    def total(part: str) -> dict[str, np.ndarray]:
-        return {k: np.sum([getattr(r, part)[k] for r in done], axis=0) for k in getattr(done[0], part)}
-
-    return make_counters(steps, total("spikes"), total("payload"), total("events"))
+    return finish_fast(run)
 
 
 def _run_compiled(
@@ -203,16 +196,17 @@ def _run_compiled(
 ) -> RunResult:
     """Run the compiled loop and assemble its pieces into one result."""
     steps = int(next(iter(inputs.values())).shape[1])
-    outputs, last, pieces = _compiled_pieces(fp, inputs, record, state, counters, progress)
+    res = _compiled_run(fp, inputs, record, state, counters, progress)
     final = DenseState(
         time_step=state.time_step + steps,
         batch=state.batch,
         mode=state.mode,
-        groups=last.groups,
-        rings=last.rings,
+        groups=res.groups,
+        rings=res.rings,
     )
-    cnt = _sum_counters(steps, pieces) if counters else None
-    return RunResult(outputs=outputs, state=final, counters=cnt, metadata={**meta, "path": "compiled"})
+    raw = res.counters
+    cnt = make_counters(steps, raw.spikes, raw.payload, raw.events) if raw is not None else None
+    return RunResult(outputs=res.outputs, state=final, counters=cnt, metadata={**meta, "path": "compiled"})
 
 
 # ---------------------------------------------------------------- numpy path

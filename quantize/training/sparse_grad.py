@@ -17,15 +17,19 @@ for ``dW`` and scatters ``dx`` only at the entries where the layer below is acti
 layer's active indices; elsewhere its own truncated surrogate zeroes the gradient anyway; ``dx`` is then a
 sparse COO tensor, which the layer below reads at its active entries), so a stack of sparse layers has
 exactly the gradients of dense BPTT with the truncated surrogate. ``lower=None`` gives the full, dense
-``dx``. Backends (:data:`BACKENDS`): ``"numba"`` (CPU) and ``"torch"`` (any device;
-CUDA tensors take it). Needs a subtractive (or no) reset and one ``beta`` for the whole layer: the
+``dx``. Backends (:data:`BACKENDS`): ``"numba"`` (CPU; one compiled pass forms ``g``, ``dW``, ``db`` and
+``dx``; a large layer's batch is split into :data:`CHUNKS` chunks of samples run on up to
+``torch.get_num_threads()`` threads, the same sums on any number of threads) and ``"torch"`` (any
+device; CUDA tensors take it). Needs a subtractive (or no) reset and one ``beta`` for the whole layer: the
 zero reset blocks the gradient per neuron, which a per-input trace cannot express.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -35,10 +39,12 @@ from torch import nn
 __all__ = [
     "BACKENDS",
     "SparseLIFFunction",
+    "SurrogateGrad",
     "check_sparse_lif",
     "compact_input",
     "forward_layerwise",
     "gather_grad",
+    "run_jobs",
     "sparse_at",
     "sparse_lif",
 ]
@@ -118,15 +124,31 @@ class SparseLIFFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_s, grad_v):
         xs, weight, flat, u_act = ctx.saved_tensors
-        g_s = torch.zeros_like(u_act) if grad_s is None else gather_grad(grad_s, flat)
-        g = g_s * _surrogate(u_act, ctx.slope)
+        backend = _backend(ctx.backend, weight)
+        if grad_s is None:
+            g: Any = torch.zeros_like(u_act)
+        elif grad_s.layout == torch.strided and grad_s.dtype == u_act.dtype:
+            g = SurrogateGrad(grad=grad_s.detach().contiguous(), u=u_act, slope=float(ctx.slope))
+        else:
+            g = gather_grad(grad_s, flat) * _surrogate(u_act, ctx.slope)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        kernel = BACKENDS[_backend(ctx.backend, weight)]
         lower = ctx.lower if need_x else None
-        dx, dw, db = kernel(xs, weight, flat, g, ctx.a, lower, need_x, ctx.shape_out)
+        dx, dw, db = BACKENDS[backend](xs, weight, flat, g, ctx.a, lower, need_x, ctx.shape_out)
         if lower is not None:  # the values at the lower layer's active entries, as a sparse gradient
             dx = sparse_at(lower, dx, tuple(xs.shape))
         return dx, dw if need_w else None, db if need_b else None, None, None, None
+
+
+class SurrogateGrad(NamedTuple):
+    """``g = grad.flatten()[active] * f'(u)``, not formed yet: the numba backend forms it in its kernels
+    (in parallel, in the same pass), the torch one with :meth:`values`."""
+
+    grad: torch.Tensor  # dense dL/ds (B, T, n_out), contiguous
+    u: torch.Tensor  # v - theta at the active entries
+    slope: float
+
+    def values(self, flat: torch.Tensor) -> torch.Tensor:
+        return self.grad.reshape(-1).index_select(0, flat) * _surrogate(self.u, self.slope)
 
 
 def gather_grad(grad: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
@@ -151,8 +173,14 @@ def _flat_index(idx: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 
 def sparse_at(flat: torch.Tensor, vals: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """A coalesced sparse COO tensor of ``shape`` holding ``vals`` at the sorted flat indices ``flat``."""
-    q = flat // shape[2]
-    idx = torch.stack([q // shape[1], q % shape[1], flat - q * shape[2]])
+    if flat.device.type == "cpu" and flat.dtype == torch.int64 and flat.is_contiguous() and _numba_ok():
+        from spikeport.quantize.training import sparse_grad_kernels as k
+
+        idx = torch.empty((3, flat.numel()), dtype=torch.int64)
+        k.coo_indices(flat.numpy(), shape[1], shape[2], idx.numpy())
+    else:
+        q = flat // shape[2]
+        idx = torch.stack([q // shape[1], q % shape[1], flat - q * shape[2]])
     return torch.sparse_coo_tensor(idx, vals, shape, is_coalesced=True, check_invariants=False)
 
 
@@ -174,49 +202,74 @@ def _numba_ok() -> bool:
 
 Kernel = Callable[..., tuple[Any, Any, Any]]
 
-#: active entries x inputs below which the numba kernels run on the calling thread: a layer of 200 at a
-#: few % active takes ~1 ms on one core, less than a thread launch can cost on a busy machine
-PARALLEL_MIN_WORK = 20_000_000
+#: work (active entries x inputs + entries of the input gradient x outputs) from which the numba backward
+#: splits the batch into :data:`CHUNKS` chunks of samples, run on up to ``torch.get_num_threads()``
+#: threads. The split depends on the work only, so the gradients are the same (bit for bit) on any
+#: number of threads. High because right after a torch op torch's OpenMP worker spins for a few ms on
+#: the other core: measured on 2 cores (MNIST case, 256 x 40 x 200 at 2% active, ~14M), two threads
+#: were 8-25% slower than one; they can pay only for backwards much longer than that spin.
+PARALLEL_MIN_WORK = 50_000_000
+CHUNKS = 2
 
 
 def _numba_backward(xs, weight, flat, g, a, lower, need_x, shape_out):
     """Weight, bias and input gradients with the compiled kernels (CPU tensors)."""
-    import numba
     from spikeport.quantize.training import sparse_grad_kernels as k
 
-    n_b, n_t, n_out = shape_out
-    w = weight.detach()
-    max_threads = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
-    parallel = max_threads > 1 and flat.numel() * w.shape[1] >= PARALLEL_MIN_WORK
-    chunks = max(1, min(_numba_threads(), n_b)) if parallel else 1
-    dw_parts = torch.zeros((chunks, *w.shape), dtype=w.dtype)
-    db_parts = torch.zeros((chunks, n_out), dtype=w.dtype)
-    g_np, flat_np = g.detach().numpy(), flat.numpy()
-    weight_grad = k.weight_grad if parallel else k.weight_grad_serial
-    weight_grad(xs.numpy(), flat_np, g_np, a, n_out, dw_parts.numpy(), db_parts.numpy())
-    dw, db = dw_parts.sum(0), db_parts.sum(0)
+    n_b, n_out, w = shape_out[0], shape_out[2], weight.detach()
+    n_in = w.shape[1]
+    lidx = lower if need_x and lower is not None else torch.zeros(0, dtype=torch.int64)
+    chunks = min(CHUNKS, n_b) if flat.numel() * n_in + lidx.numel() * n_out >= PARALLEL_MIN_WORK else 1
+    # (allocated here, so that the memory profile sees them; filled by the kernels: no torch op, whose
+    # OpenMP threads would then spin on a core the kernels' second thread wants)
+    dw_parts = torch.empty((chunks, n_out, n_in), dtype=w.dtype)
+    db_parts = torch.empty((chunks, n_out), dtype=w.dtype)
+    vals = torch.empty(lidx.numel(), dtype=w.dtype)
+    wt = torch.empty((n_in if lidx.numel() else 0, n_out), dtype=w.dtype)
+    if lidx.numel():
+        k.transpose(w.numpy(), wt.numpy())
+    if isinstance(g, SurrogateGrad):  # formed by the kernels, into ``g``
+        grad, u, slope, g = g.grad.reshape(-1).numpy(), g.u.numpy(), g.slope, torch.empty_like(g.u)
+    else:
+        g = g.detach()
+        grad, u, slope = g.numpy()[:0], g.numpy()[:0], 0.0
+    args = (xs.numpy(), flat.numpy(), grad, u, slope, g.numpy(), a, wt.numpy(), lidx.numpy())
+    outs = (dw_parts.numpy(), db_parts.numpy(), vals.numpy())
+    threads = max(1, min(torch.get_num_threads(), chunks))
+    run_jobs(k.backward_chunks, [(*args, np.arange(r, chunks, threads), *outs) for r in range(threads)])
+    k.reduce_parts(outs[0], outs[1])
+    dw, db = dw_parts[0], db_parts[0]
     if not need_x:
         return None, dw, db
     if lower is None:
-        dx = _dense_input_grad(flat, g, a, w, shape_out)
-        return dx, dw, db
-    wt = w.t().contiguous().numpy()
-    vals = torch.zeros(lower.numel(), dtype=w.dtype)
-    input_grad = k.input_grad if parallel else k.input_grad_serial
-    input_grad(flat_np, g_np, a, wt, lower.numpy(), n_b, n_t, vals.numpy())
+        return _dense_input_grad(flat, g, a, w, shape_out), dw, db
     return vals, dw, db
 
 
-def _numba_threads() -> int:
-    """numba's thread count, leaving torch's as it was: launching numba's OpenMP pool sets the shared
-    OpenMP runtime's thread count, which torch then uses for its own ops (slow on a busy machine)."""
-    import numba
+class _Pool:
+    """A lazily started thread pool, restarted in a forked child (whose threads do not exist)."""
 
-    n = torch.get_num_threads()
-    try:
-        return numba.get_num_threads()
-    finally:
-        torch.set_num_threads(n)
+    pid: int | None = None
+    workers = 0
+    executor: Any = None
+
+
+def run_jobs(fn: Callable[..., None], jobs: list[tuple[Any, ...]]) -> None:
+    """``fn(*job)`` for each job, each on its own thread (the first on the calling one; ``fn`` releases
+    the GIL; the jobs write disjoint outputs). The caller blocks rather than spins while it waits, so on
+    a busy machine this costs little more than running the jobs one after another."""
+    threads = len(jobs)
+    if threads <= 1:
+        for job in jobs:
+            fn(*job)
+        return
+    if _Pool.pid != os.getpid() or _Pool.workers < threads - 1:
+        _Pool.executor = ThreadPoolExecutor(threads - 1, "spikeport-sparse")
+        _Pool.pid, _Pool.workers = os.getpid(), threads - 1
+    futures = [_Pool.executor.submit(fn, *job) for job in jobs[1:]]
+    fn(*jobs[0])
+    for f in futures:
+        f.result()
 
 
 def _delta(flat: torch.Tensor, g: torch.Tensor, a: float, shape_out: tuple[int, ...]) -> torch.Tensor:
@@ -243,6 +296,8 @@ def _traces(xs: torch.Tensor, a: float, dtype: torch.dtype) -> torch.Tensor:
 def _torch_backward(xs, weight, flat, g, a, lower, need_x, shape_out):
     """The same gradients with torch operations (any device): sparse ``g`` times dense traces."""
     n_b, n_t, n_out = shape_out
+    if isinstance(g, SurrogateGrad):
+        g = g.values(flat)
     w = weight.detach()
     e = _traces(xs, a, w.dtype).reshape(n_b * n_t, -1)
     rows = torch.stack([flat % n_out, flat // n_out])
