@@ -177,7 +177,7 @@ def worker_threads() -> int:
         return 0
     import numba
 
-    n = max(1, min(n, int(numba.config.NUMBA_NUM_THREADS)))
+    n = max(1, min(n, int(numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
     numba.set_num_threads(n)
     return n
 
