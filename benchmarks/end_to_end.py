@@ -26,7 +26,7 @@ sample run and written at a time) and at engine batch ``--batch`` (all at once):
   ``max_vs_lava_one_sample``: Lava's time for one sample over the numpy-import time, the ratio no
   Python command can beat on one sample.
 
-Usage: ``python benchmarks/end_to_end.py [--steps 2050] [--batch 64] [--repeats 2]
+Usage: ``python benchmarks/end_to_end.py [--steps 2050] [--batch 64] [--repeats 3]
 [--formats npz,npz-compressed,h5,npy-dir]``.
 """
 
@@ -151,7 +151,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=2050)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
         "--formats",
         default="npz,h5",
