@@ -264,19 +264,22 @@ def _connection_records(
             continue
         delays = np.full(w.shape, c.delay) if c.delay else None
         sparse = bool(w.size >= 4096 and np.count_nonzero(c.m) < 0.2 * w.size)
-        common_c: dict[str, Any] = dict(
-            name=c.name,
-            source=c.source,
-            target=c.target,
-            weight_exp=q.exp,
-            num_weight_bits=opts.weight_bits,
-            num_message_bits=c.num_message_bits,
-            delays=delays,
-            sparse=sparse,
-        )
+        common_c = {**_connection_fields(c, q, opts), "delays": delays, "sparse": sparse}
         cs.append(Connection(weights=q.mant, shift=opts.mode == "shift", **common_c))
         ts.append(Connection(weights=np.clip(w / 2.0**q.exp, bits.WEIGHT_MIN, bits.WEIGHT_MAX), **common_c))
     return cs, ts, weights
+
+
+def _connection_fields(c: ConnPlan, q: fixed.QuantizedWeights, opts: BuildOptions) -> dict[str, Any]:
+    """What the integer connection of ``c`` and its float twin share."""
+    return dict(
+        name=c.name,
+        source=c.source,
+        target=c.target,
+        weight_exp=q.exp,
+        num_weight_bits=opts.weight_bits,
+        num_message_bits=c.num_message_bits,
+    )
 
 
 def _sparse_records(
@@ -295,14 +298,7 @@ def _sparse_records(
     twin = SparseWeights.from_coo(
         rows, cols, np.clip(w / 2.0**q.exp, bits.WEIGHT_MIN, bits.WEIGHT_MAX), shape
     )
-    common: dict[str, Any] = dict(
-        name=c.name,
-        source=c.source,
-        target=c.target,
-        weight_exp=q.exp,
-        num_weight_bits=opts.weight_bits,
-        num_message_bits=c.num_message_bits,
-    )
+    common = _connection_fields(c, q, opts)
     if c.delay:
         where = f"Connection({c.name!r}).weights"
         delays = np.full(shape, c.delay)

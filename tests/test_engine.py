@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import engine_reference as ref  # tests/engine_reference.py (tests/conftest.py)
 import numpy as np
 import pytest
 from spikeport.emulator.engines import dense as engine_dense
@@ -19,14 +16,6 @@ from spikeport.emulator.network import (
     SigmaDeltaGroup,
     TernaryLIFGroup,
 )
-
-_spec = importlib.util.spec_from_file_location(
-    "engine_reference", Path(__file__).with_name("engine_reference.py")
-)
-assert _spec is not None and _spec.loader is not None
-ref = importlib.util.module_from_spec(_spec)
-sys.modules["engine_reference"] = ref
-_spec.loader.exec_module(ref)
 
 
 @pytest.fixture(params=["compiled", "numpy"])

@@ -13,47 +13,25 @@ import json
 import numpy as np
 import pytest
 import spikeport as sp
-import torch
+from small_task import rate_task, two_layer_export
 from spikeport.emulator.engines.dispatch import run
 from spikeport.emulator.errors import ValidationError
 from spikeport.quantize import encode_inputs
 from spikeport.quantize.fixed_scales import scales_of
 from spikeport.quantize.training.finetune import FineTuneConfig, fine_tune, readout
 from spikeport.quantize.training.writeback import finetuned_graph
-from torch import nn
 
 T = 10
 GROUP_FIELDS = ("n", "du", "dv", "vth", "bias_mant", "bias_exp", "u0", "v0", "reset", "refractory")
 CONN_FIELDS = ("source", "target", "weights", "weight_exp", "num_weight_bits", "num_message_bits", "delays")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _graph():
-    torch.manual_seed(0)
-    model = sp.SNN(nn.Linear(12, 16), sp.LIF(16, beta=0.9), nn.Linear(16, 4), sp.LIF(4, beta=0.8))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(2.0)
-    return sp.export(model, (12,))
-
-
-def _task(n: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 4, n)
-    rates = 0.15 + 0.5 * (np.arange(12)[None, :] % 4 == y[:, None])
-    return (rng.random((n, T, 12)) < rates[:, None, :]).astype(np.float64), y
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tuned(mode: str, rounding: str):
-    graph, sem = _graph()
-    x, y = _task(64)
+    graph, sem = two_layer_export()
+    x, y = rate_task(64, T)
     net, twin, _ = sp.quantize_pair(graph, sem, mode=mode, calibration=x, rounding=rounding)
     tuned, _ = fine_tune(net, x, y, twin=twin, config=FineTuneConfig(epochs=2, lr=2.0, batch=16))
     return graph, sem, x, net, tuned
@@ -111,8 +89,8 @@ def test_without_scales_the_written_graph_moves_mantissas() -> None:
 
 
 def test_scales_that_do_not_fit_are_refused() -> None:
-    graph, sem = _graph()
-    x, _ = _task(16)
+    graph, sem = two_layer_export()
+    x, _ = rate_task(16, T)
     net, _ = sp.quantize(graph, sem, calibration=x)
     sc = scales_of(net)
     with pytest.raises(ValidationError, match=r"QuantScales\.mode: must be the mode quantized now"):

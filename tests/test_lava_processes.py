@@ -10,26 +10,17 @@ refractory steps that hold v, payloads k > 1 reaching the next group).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import spikeport as sp
+from engine_reference import reference_run  # tests/engine_reference.py (tests/conftest.py)
 from spikeport.emulator.engines.dispatch import run
 from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network, TernaryLIFGroup
 from spikeport.emulator.randnet import merge_inputs, merge_networks, random_inputs, random_network
 from spikeport.lava.backend import check_supported, run_lava
 from spikeport.lava.lif_processes import LifRule, lif_rule, messages, needs_spikeport_lif
-
-_spec = importlib.util.spec_from_file_location(
-    "engine_reference", Path(__file__).with_name("engine_reference.py")
-)
-assert _spec is not None and _spec.loader is not None
-_ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_ref)
-reference_run = _ref.reference_run
 
 RECORD = ("spikes", "u", "v", "a_in")
 T = 10

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
+import engine_reference as ref  # tests/engine_reference.py (tests/conftest.py)
 import numpy as np
 import pytest
 from spikeport.emulator import io
@@ -16,14 +15,6 @@ from spikeport.emulator.engines.dispatch import run
 from spikeport.emulator.errors import UnsupportedError, ValidationError
 from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network, TernaryLIFGroup
 from spikeport.emulator.randnet import random_inputs, random_network
-
-_spec = importlib.util.spec_from_file_location(
-    "engine_reference", Path(__file__).with_name("engine_reference.py")
-)
-assert _spec is not None and _spec.loader is not None
-ref = importlib.util.module_from_spec(_spec)
-sys.modules["engine_reference"] = ref
-_spec.loader.exec_module(ref)
 
 
 @pytest.fixture(params=["compiled", "numpy", "torch", "float"])

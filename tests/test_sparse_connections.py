@@ -7,12 +7,11 @@ itself."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from dataclasses import replace
 from pathlib import Path
 
+import engine_reference as ref  # tests/engine_reference.py (tests/conftest.py)
 import numpy as np
 import pytest
 from spikeport.emulator.engines import dense as engine_dense
@@ -21,14 +20,6 @@ from spikeport.emulator.errors import UnsupportedError, ValidationError
 from spikeport.emulator.io import load_network, save_network
 from spikeport.emulator.network import Connection, InputGroup, LIFGroup, Network, TernaryLIFGroup
 from spikeport.emulator.sparse_weights import SparseWeights
-
-_spec = importlib.util.spec_from_file_location(
-    "engine_reference", Path(__file__).with_name("engine_reference.py")
-)
-assert _spec is not None and _spec.loader is not None
-ref = importlib.util.module_from_spec(_spec)
-sys.modules["engine_reference"] = ref
-_spec.loader.exec_module(ref)
 
 VARS = ("spikes", "a_in", "u", "v")
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import spikeport as sp
 import torch
+from small_task import rate_task, two_layer_export
 from spikeport.emulator.errors import UnsupportedError
 from spikeport.quantize import encode_inputs, fixed_point
 from spikeport.quantize.training.finetune import FineTuneConfig, fine_tune_graph, readout
@@ -28,28 +29,7 @@ from torch import nn
 T = 10
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _exported():
-    torch.manual_seed(0)
-    model = sp.SNN(nn.Linear(12, 16), sp.LIF(16, beta=0.9), nn.Linear(16, 4), sp.LIF(4, beta=0.8))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(2.0)
-    return sp.export(model, (12,))
-
-
-def _task(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n)
-    rates = 0.15 + 0.5 * (np.arange(12)[None, :] % 4 == y[:, None])
-    return (rng.random((n, T, 12)) < rates[:, None, :]).astype(np.float64), y
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tuned(graph, sem, x, y, mode: str):
@@ -74,8 +54,8 @@ def _weight_conns(net) -> dict:
 
 @pytest.mark.parametrize("mode", ["fixed", "shift"])
 def test_written_graph_requantizes_to_the_tuned_weights(mode: str, tmp_path: Path) -> None:
-    graph, sem = _exported()
-    x, y = _task(48)
+    graph, sem = two_layer_export()
+    x, y = rate_task(48, T)
     before = {k: np.array(v.weight, copy=True) for k, v in graph.nodes.items() if hasattr(v, "weight")}
     _, tuned = _tuned(graph, sem, x, y, mode)
     written = finetuned_graph(graph, sem, tuned)
@@ -130,8 +110,8 @@ def _u_gain(graph, sem, target: str) -> np.ndarray:
 
 
 def test_fine_tune_graph_then_write_back() -> None:
-    graph, sem = _exported()
-    x, y = _task(64)
+    graph, sem = two_layer_export()
+    x, y = rate_task(64, T)
     cfg = FineTuneConfig(epochs=1, lr=2.0, batch=16)
     tuned, report, log = fine_tune_graph(graph, sem, x, y, mode="fixed", config=cfg)
     assert log.best_epoch == 1 and report.mode == "fixed"  # the tuned network is written back
@@ -188,8 +168,8 @@ def test_recurrent_weights_are_written_back() -> None:
 
 
 def test_split_network_is_refused() -> None:
-    graph, sem = _exported()
-    x, _ = _task(16)
+    graph, sem = two_layer_export()
+    x, _ = rate_task(16, T)
     net, _ = sp.quantize(graph, sem, calibration=x)
     parts = tuple(
         dataclasses.replace(c, name=c.name + "#0") if c.name == "1->3" else c for c in net.connections

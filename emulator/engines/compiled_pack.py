@@ -74,7 +74,7 @@ class RawCounters(NamedTuple):
 
 
 class FastResult(NamedTuple):
-    """What :func:`run_fast` returns: recordings, group states, rings, counters (or None)."""
+    """What :func:`finish_fast` returns: recordings, group states, rings, counters (or None)."""
 
     outputs: dict[str, np.ndarray]
     groups: dict[str, LIFState]
@@ -364,19 +364,3 @@ def finish_fast(run: FastRun) -> FastResult:
             outputs[f"{name}/{var}"] = getattr(run.rec, var)[:, :, a - lo : z - lo]
     gstate, grings = unpack_state(fp, run.state, run.sizes, run.t_now + int(run.x.shape[1]))
     return FastResult(outputs, gstate, grings, _raw_counters(fp, run.cnt) if run.counting else None)
-
-
-def run_fast(
-    fp: FastPlan,
-    inputs: Mapping[str, np.ndarray],
-    *,
-    record: Mapping[str, tuple[str, ...]],
-    groups: Mapping[str, LIFState],
-    rings: Mapping[str, np.ndarray],
-    t_now: int,
-    counters: bool,
-) -> FastResult:
-    """Run the compiled loop for all steps of ``inputs`` after step ``t_now``, in one window."""
-    run = start_fast(fp, inputs, record=record, groups=groups, rings=rings, t_now=t_now, counters=counters)
-    advance_fast(run, 0, int(run.x.shape[1]))
-    return finish_fast(run)
